@@ -11,6 +11,8 @@ packages=(
   liburing-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # guest image builder: apt-get download + dpkg -x, initramfs packing
   apt dpkg ca-certificates cpio gzip xz-utils zstd busybox-static
+  # guest image: optional blktests / zonefs-tools checkouts are built on the host
+  make autoconf automake libtool pkg-config libblkid-dev uuid-dev lz4
   # KVM test host: QEMU TCG machine with emulated AMD SVM
   qemu-system-x86
 )

@@ -73,3 +73,29 @@ trixie_unpack() {
   fi
   echo "$dir/root"
 }
+
+# Batch variant of trixie_unpack for many packages in one apt-get call. Arguments are PKG=VERSION
+# (exact versions, as resolved by the caller). Each lands in the same place trixie_unpack uses,
+# $TRIXIE_APT_ROOT/pkgs/<pkg>_<version>/root, and already unpacked ones are skipped.
+trixie_unpack_many() {
+  local spec pkg ver dir deb dl need=()
+  for spec in "$@"; do
+    pkg=${spec%%=*}; ver=${spec#*=}
+    [ -f "$TRIXIE_APT_ROOT/pkgs/${pkg}_${ver//:/%}/.done" ] || need+=("$spec")
+  done
+  [ ${#need[@]} -gt 0 ] || return 0
+  dl="$TRIXIE_APT_ROOT/download.$$"
+  rm -rf "$dl"; mkdir -p "$dl"
+  echo "trixie-apt: downloading ${#need[@]} packages" >&2
+  (cd "$dl" && trixie_apt_get download "${need[@]}" >&2) || \
+    { echo "trixie-apt: apt-get download of ${#need[@]} packages failed" >&2; rm -rf "$dl"; return 1; }
+  for deb in "$dl"/*.deb; do
+    pkg=$(dpkg-deb -f "$deb" Package) && ver=$(dpkg-deb -f "$deb" Version) || \
+      { echo "trixie-apt: cannot read control of $deb" >&2; return 1; }
+    dir="$TRIXIE_APT_ROOT/pkgs/${pkg}_${ver//:/%}"
+    rm -rf "$dir"; mkdir -p "$dir/root"
+    dpkg-deb -x "$deb" "$dir/root" || { echo "trixie-apt: cannot unpack $deb" >&2; return 1; }
+    touch "$dir/.done"
+  done
+  rm -rf "$dl"
+}
