@@ -96,6 +96,9 @@ void Backend::submit(Request& req) {
   f = detail::InFlight{};
   f.busy = true;
   bool modifies = req.op == Op::kWrite || req.op == Op::kDiscard || req.op == Op::kWriteZeroes;
+  // Zone requests reach a plain Backend only when the drive is not zoned (the zoned layer,
+  // block/zoned/, handles them itself): like a virtio-blk disk without F_ZONED.
+  if (req.op >= Op::kZoneReport) return complete_now(req, Status::of(StatusCode::kUnsupported));
 
   if (req.op == Op::kFlush) {
     // Read-only: nothing can be dirty, and firmware (OVMF) flushes anyway: succeed.
@@ -137,6 +140,13 @@ void Backend::submit(Request& req) {
       f.sync_after = durable;
       break;
     case Op::kFlush:
+    case Op::kZoneReport:
+    case Op::kZoneOpen:
+    case Op::kZoneClose:
+    case Op::kZoneFinish:
+    case Op::kZoneReset:
+    case Op::kZoneResetAll:
+    case Op::kZoneAppend:
       break;  // handled above
   }
   driver_->submit(req);

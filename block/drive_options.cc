@@ -160,10 +160,13 @@ DriveOptions parse_drive_options(std::string_view value) {
       opts.zoned.zone_capacity = parse_size(k, v);
     } else if (k == "conventional_zones") {
       opts.zoned.conventional_zones = parse_u32(k, v, 0, std::numeric_limits<uint32_t>::max());
+      opts.zoned.conventional_zones_set = true;
     } else if (k == "max_open_zones") {
       opts.zoned.max_open_zones = parse_u32(k, v, 0, std::numeric_limits<uint32_t>::max());
+      opts.zoned.max_open_zones_set = true;
     } else if (k == "max_active_zones") {
       opts.zoned.max_active_zones = parse_u32(k, v, 0, std::numeric_limits<uint32_t>::max());
+      opts.zoned.max_active_zones_set = true;
     } else if (k == "max_append_sectors") {
       opts.zoned.max_append_sectors = parse_u32(k, v, 0, std::numeric_limits<uint32_t>::max());
     } else {

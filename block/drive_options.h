@@ -12,15 +12,20 @@ namespace block {
 enum class DriveInterface { kVirtio, kIde, kAhci };
 enum class AioEngine { kIoUring, kThreads };
 
-// Accepted and validated now, used when zoned emulation lands.
+// Zoned emulation (block/zoned/): what the user asked for. Unset values get the defaults
+// chosen by block::zoned::resolve_geometry (see docs/zoned-format.md).
 struct ZonedOptions {
   bool enabled = false;
-  uint64_t zone_size = 0;      // bytes
+  uint64_t zone_size = 0;      // bytes; 0 = default for the file size
   uint64_t zone_capacity = 0;  // bytes; 0 = zone_size
   uint32_t conventional_zones = 0;
-  uint32_t max_open_zones = 0;    // 0 = no limit
-  uint32_t max_active_zones = 0;  // 0 = no limit
-  uint32_t max_append_sectors = 0;
+  uint32_t max_open_zones = 0;    // 0 = no limit (when given explicitly)
+  uint32_t max_active_zones = 0;  // 0 = no limit (when given explicitly)
+  uint32_t max_append_sectors = 0;  // 0 = default
+  // Whether the value above was given: an explicit 0 differs from "use the default".
+  bool conventional_zones_set = false;
+  bool max_open_zones_set = false;
+  bool max_active_zones_set = false;
 };
 
 struct DriveOptions {

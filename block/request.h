@@ -21,7 +21,46 @@ enum class Op : uint8_t {
   kFlush,        // make every completed write durable (fdatasync)
   kDiscard,      // guest no longer needs the range (punch hole when discard=unmap)
   kWriteZeroes,  // range reads back as zeroes afterwards; Request::unmap allows deallocation
-  // Zone management (report/open/close/finish/reset/append) will be added here.
+  // Zoned drives only (block::zoned::ZonedBackend); a plain Backend answers kUnsupported.
+  // Open/close/finish/reset take the zone start in `offset` (bytes) and no data.
+  kZoneReport,    // fill Request::zone_report from the zone containing `offset`
+  kZoneOpen,      // explicit open
+  kZoneClose,
+  kZoneFinish,
+  kZoneReset,
+  kZoneResetAll,  // every non-empty sequential zone; offset and length must be 0
+  kZoneAppend,    // write at the zone's write pointer; `offset` is the zone start.
+                  // On success Request::append_sector holds the first sector written.
+};
+
+// Zone types and conditions. The numeric values are the ones virtio-blk and ZBC/ZAC use, so a
+// device may cast them onto the wire.
+enum class ZoneType : uint8_t {
+  kConventional = 1,
+  kSequentialWriteRequired = 2,
+};
+
+enum class ZoneCondition : uint8_t {
+  kNotWritePointer = 0,  // conventional zones
+  kEmpty = 1,
+  kImplicitOpen = 2,
+  kExplicitOpen = 3,
+  kClosed = 4,
+  kReadOnly = 13,
+  kFull = 14,
+  kOffline = 15,
+};
+
+// One REPORT ZONES record (all values in 512-byte sectors). `write_pointer` is meaningful only
+// for EMPTY, open and CLOSED zones; conventional and FULL zones report start + length,
+// READ-ONLY and OFFLINE zones report ~0 (the spec leaves it undefined; Linux ignores it).
+struct ZoneReport {
+  uint64_t start = 0;
+  uint64_t length = 0;    // zone size (the last zone may be smaller)
+  uint64_t capacity = 0;  // writable sectors, <= length
+  uint64_t write_pointer = 0;
+  ZoneType type = ZoneType::kConventional;
+  ZoneCondition condition = ZoneCondition::kNotWritePointer;
 };
 
 // Implemented by devices (usually by their request slot). Called exactly once per submitted
@@ -72,6 +111,13 @@ struct Request {
   uint64_t length = 0;  // bytes; for reads/writes equals the total size of iov
   std::span<const iovec> iov;  // not owned: points into guest RAM
   Completion* completion = nullptr;
+
+  // Zoned drives (see Op). kZoneReport: the output array (its size is the maximum number of
+  // records); zones_reported says how many were filled. kZoneAppend: append_sector is the
+  // first sector written. Both are set before complete() is called and valid only on success.
+  std::span<ZoneReport> zone_report;
+  uint64_t zones_reported = 0;
+  uint64_t append_sector = 0;
 
   detail::InFlight in_flight;  // owned by the block layer while submitted
 };

@@ -26,6 +26,14 @@ std::string to_string(Status status) {
       return "out of range";
     case StatusCode::kInvalid:
       return "invalid request";
+    case StatusCode::kZoneInvalidCmd:
+      return "invalid zone command";
+    case StatusCode::kZoneUnalignedWp:
+      return "write not at the zone write pointer";
+    case StatusCode::kZoneOpenResource:
+      return "too many open zones";
+    case StatusCode::kZoneActiveResource:
+      return "too many active zones";
   }
   return "unknown status";
 }

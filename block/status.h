@@ -14,6 +14,11 @@ enum class StatusCode : uint8_t {
   kReadOnly,     // modifying request on a read-only disk (enforced even if the guest ignored RO)
   kOutOfRange,   // the range ends past the end of the disk; the file was not touched
   kInvalid,      // malformed request: misaligned, iovecs not matching the length, ...
+  // Zoned drives (virtio-blk S_ZONE_*; ZBC/ZNS have equivalents):
+  kZoneInvalidCmd,       // the zone's type/condition forbids it, crosses a zone, exceeds capacity
+  kZoneUnalignedWp,      // a write to a sequential zone not at its write pointer
+  kZoneOpenResource,     // opening the zone would exceed max_open_zones
+  kZoneActiveResource,   // activating the zone would exceed max_active_zones
 };
 
 struct Status {

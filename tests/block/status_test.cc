@@ -20,5 +20,12 @@ TEST(StatusTest, ReadableText) {
   EXPECT_EQ(to_string(Status::of(StatusCode::kOutOfRange)), "out of range");
 }
 
+TEST(StatusTest, ZoneStatusesHaveText) {
+  EXPECT_EQ(to_string(Status::of(StatusCode::kZoneInvalidCmd)), "invalid zone command");
+  EXPECT_EQ(to_string(Status::of(StatusCode::kZoneUnalignedWp)), "write not at the zone write pointer");
+  EXPECT_EQ(to_string(Status::of(StatusCode::kZoneOpenResource)), "too many open zones");
+  EXPECT_EQ(to_string(Status::of(StatusCode::kZoneActiveResource)), "too many active zones");
+}
+
 }  // namespace
 }  // namespace block
