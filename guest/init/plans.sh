@@ -1,6 +1,7 @@
 #!/bin/bash
 # Plan runner of the kvmm guest (started by /init). Kernel command line options:
-#   plan=boot|fio|zoned|blktests|zonefs|shell[,...]   plans run in order (default boot)
+#   plan=boot|fio|zoned|blktests|zonefs|shell|readonly|discard|zonewrite|zonereport[,...]
+#                       plans run in order (default boot)
 #   disks=vdb,sda       restrict every destructive plan to these disks (default: all vd*/sd*/hd*/nvme*)
 #   fio_size=8M         bytes per fio job (fio size syntax)
 #   zoned_nullb=1       create a zoned null_blk (nullbZ: 512 MiB, 16 MiB zones, 4 conventional,
@@ -361,6 +362,94 @@ plan_zonefs() {
   [ -n "$any" ] || result zonefs-tests skip "no host-managed zoned disk"
 }
 
+# ------------------------------------------------------------------ plans: readonly, discard, zonereport
+# Small host-checkable plans for the VMM's disk tests (tests/boot/disks_test.sh).
+# readonly: every selected disk must refuse a direct write, also after `blockdev --setrw`
+# (then only the device itself stands in the way), and must still be readable.
+plan_readonly() {
+  local d
+  for d in $(target_disks); do
+    if ! dd if="/dev/$d" of=/dev/null bs=4096 count=16 iflag=direct 2>/dev/null; then
+      result "readonly-$d-read" fail "direct read failed"
+    else
+      result "readonly-$d-read" pass "ro=$(<"/sys/block/$d/ro")"
+    fi
+    if dd if=/dev/zero of="/dev/$d" bs=4096 count=1 oflag=direct conv=notrunc 2>/dev/null; then
+      result "readonly-$d-write" fail "a write succeeded"
+    else
+      result "readonly-$d-write" pass "write refused (ro=$(<"/sys/block/$d/ro"))"
+    fi
+    blockdev --setrw "/dev/$d" 2>/dev/null
+    if dd if=/dev/zero of="/dev/$d" bs=4096 count=1 oflag=direct conv=notrunc 2>/dev/null; then
+      result "readonly-$d-device" fail "a write succeeded after blockdev --setrw"
+    else
+      result "readonly-$d-device" pass "the device refused the write after blockdev --setrw"
+    fi
+  done
+}
+
+# discard: blkdiscard the whole of every selected disk that offers discard.
+plan_discard() {
+  local d
+  for d in $(target_disks); do
+    if [ "$(sysq "$d" discard_max_bytes)" = 0 ]; then
+      result "discard-$d" fail "the disk offers no discard"
+    elif run blkdiscard "/dev/$d"; then
+      result "discard-$d" pass "blkdiscard of $(( $(<"/sys/block/$d/size") * 512 )) bytes"
+    else
+      result "discard-$d" fail "blkdiscard failed"
+    fi
+  done
+}
+
+# zonewrite: leaves a recognizable state on every selected host-managed disk: the first three
+# sequential zones are reset and get 1, 2 and 3 x 64 KiB written (implicitly open), the fourth
+# is reset and finished (FULL).
+plan_zonewrite() {
+  local d any= starts i z
+  for d in $(target_disks); do
+    is_zoned "$d" || continue
+    any=1
+    starts=$(blkzone report "/dev/$d" | gawk '/SEQ_WRITE_REQUIRED/ && match($0, /start: 0x([0-9a-fA-F]+)/, m) {
+               print strtonum("0x" m[1]) }' | head -4)
+    if [ "$(wc -w <<< "$starts")" -lt 4 ]; then result "zonewrite-$d" fail "fewer than 4 sequential zones"; continue; fi
+    i=0
+    for z in $starts; do
+      i=$((i + 1))
+      blkzone reset -o "$z" -c 1 "/dev/$d" || { result "zonewrite-$d" fail "reset of zone $z failed"; continue 2; }
+      if [ "$i" -le 3 ]; then
+        dd if=/dev/urandom of="/dev/$d" bs=64k count="$i" seek=$((z * 512 / 65536)) oflag=direct 2>/dev/null ||
+          { result "zonewrite-$d" fail "write to zone $z failed"; continue 2; }
+      else
+        blkzone finish -o "$z" -c 1 "/dev/$d" || { result "zonewrite-$d" fail "finish of zone $z failed"; continue 2; }
+      fi
+    done
+    result "zonewrite-$d" pass "zones $(echo $starts): 64/128/192 KiB written, last one FULL"
+  done
+  [ -n "$any" ] || result zonewrite skip "no host-managed zoned disk"
+}
+
+# zonereport: no changes, one `ZONE <disk> <start> <wp> <cond>` line per zone (sectors, hex
+# parsed) of every host-managed disk.
+plan_zonereport() {
+  local d any=
+  for d in $(blockdevs); do
+    is_zoned "$d" || continue
+    any=1
+    if blkzone report "/dev/$d" | gawk -v d="$d" '
+        { s = "?"; wp = "?"; c = "?"
+          if (match($0, /start: 0x([0-9a-fA-F]+)/, m)) s = strtonum("0x" m[1])
+          if (match($0, /wptr 0x([0-9a-fA-F]+)/, m)) wp = strtonum("0x" m[1])
+          if (match($0, /zcond: *([0-9]+)/, m)) c = m[1]
+          printf "ZONE %s %d %s %s\n", d, s, wp, c }'; then
+      result "zonereport-$d" pass "$(<"/sys/block/$d/queue/nr_zones") zones"
+    else
+      result "zonereport-$d" fail "blkzone report failed"
+    fi
+  done
+  [ -n "$any" ] || result zonereport skip "no host-managed zoned disk"
+}
+
 # ------------------------------------------------------------------ plan: shell
 plan_shell() {
   local tty
@@ -392,8 +481,8 @@ for p in $plans; do
   t0=$(cut -d' ' -f1 /proc/uptime)
   note "plan $p starting at ${t0} s"
   case $p in
-    boot|fio|zoned|blktests|zonefs|shell) "plan_$p" ;;
-    *) result "plan-$p" fail "unknown plan (boot|fio|zoned|blktests|zonefs|shell)" ;;
+    boot|fio|zoned|blktests|zonefs|shell|readonly|discard|zonewrite|zonereport) "plan_$p" ;;
+    *) result "plan-$p" fail "unknown plan (boot|fio|zoned|blktests|zonefs|shell|readonly|discard|zonewrite|zonereport)" ;;
   esac
   echo "PLAN-DONE $p $(( $(count pass) - before_pass )) passed, $(( $(count fail) - before_fail )) failed"
 done

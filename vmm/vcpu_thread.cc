@@ -1,0 +1,125 @@
+#include "vmm/vcpu_thread.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+namespace vmm {
+
+int vcpu_kick_signal() { return SIGUSR1; }
+
+void install_vcpu_kick_handler() {
+  struct sigaction action {};
+  action.sa_handler = [](int) {};
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+  sigaction(vcpu_kick_signal(), &action, nullptr);
+}
+
+VcpuThread::VcpuThread(KvmVcpu& vcpu, IoBus& pio, IoBus& mmio, devices::MachineControl& control)
+    : vcpu_(vcpu), pio_(pio), mmio_(mmio), control_(control) {}
+
+VcpuThread::~VcpuThread() { stop(); }
+
+void VcpuThread::start() {
+  thread_ = std::thread([this] {
+    char name[16];
+    std::snprintf(name, sizeof name, "vcpu%u", vcpu_.index());
+    pthread_setname_np(pthread_self(), name);
+    try {
+      run_loop();
+    } catch (const std::exception& e) {
+      control_.request_exit(1, std::string("vCPU ") + std::to_string(vcpu_.index()) + ": " + e.what());
+    }
+  });
+}
+
+void VcpuThread::stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true);
+  // immediate_exit covers the window between the stop_ check and entering KVM_RUN; the signal
+  // interrupts a KVM_RUN already in progress.
+  reinterpret_cast<volatile uint8_t&>(vcpu_.run_state()->immediate_exit) = 1;
+  pthread_kill(thread_.native_handle(), vcpu_kick_signal());
+  thread_.join();
+}
+
+void VcpuThread::run_loop() {
+  while (!stop_.load()) {
+    if (!vcpu_.run()) continue;  // interrupted: re-check stop_
+    if (!handle_exit()) return;
+  }
+}
+
+void VcpuThread::handle_io(kvm_run& run) {
+  auto* data = reinterpret_cast<uint8_t*>(&run) + run.io.data_offset;
+  // String instructions (rep ins/outs) arrive as `count` consecutive elements.
+  for (uint32_t i = 0; i < run.io.count; ++i, data += run.io.size) {
+    if (run.io.direction == KVM_EXIT_IO_OUT) {
+      pio_.write(run.io.port, std::span<const uint8_t>(data, run.io.size));
+    } else {
+      pio_.read(run.io.port, std::span<uint8_t>(data, run.io.size));
+    }
+  }
+}
+
+void VcpuThread::handle_mmio(kvm_run& run) {
+  const size_t len = std::min<size_t>(run.mmio.len, sizeof run.mmio.data);
+  if (run.mmio.is_write) {
+    mmio_.write(run.mmio.phys_addr, std::span<const uint8_t>(run.mmio.data, len));
+  } else {
+    mmio_.read(run.mmio.phys_addr, std::span<uint8_t>(run.mmio.data, len));
+  }
+}
+
+bool VcpuThread::handle_exit() {
+  kvm_run& run = *vcpu_.run_state();
+  const std::string who = "vCPU " + std::to_string(vcpu_.index());
+  switch (run.exit_reason) {
+    case KVM_EXIT_IO:
+      handle_io(run);
+      return true;
+    case KVM_EXIT_MMIO:
+      handle_mmio(run);
+      return true;
+    case KVM_EXIT_INTR:
+      return true;
+    case KVM_EXIT_HLT:
+      control_.request_exit(0, who + " halted");
+      return false;
+    case KVM_EXIT_SHUTDOWN:
+      // A triple fault resets a PC; Linux uses it as a last-resort reboot method.
+      control_.request_exit(0, who + ": triple fault (treated as reset)");
+      return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+      if (run.system_event.type == KVM_SYSTEM_EVENT_CRASH) {
+        control_.request_exit(1, who + ": guest crash event");
+      } else {
+        control_.request_exit(0, who + ": system event " + std::to_string(run.system_event.type));
+      }
+      return false;
+    case KVM_EXIT_FAIL_ENTRY: {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ": KVM entry failed, hardware reason 0x%llx",
+                    static_cast<unsigned long long>(run.fail_entry.hardware_entry_failure_reason));
+      control_.request_exit(1, who + buf);
+      return false;
+    }
+    case KVM_EXIT_INTERNAL_ERROR: {
+      const kvm_regs regs = vcpu_.get_regs();
+      char buf[128];
+      std::snprintf(buf, sizeof buf, ": KVM internal error, suberror %u, rip 0x%llx",
+                    run.internal.suberror, static_cast<unsigned long long>(regs.rip));
+      control_.request_exit(1, who + buf);
+      return false;
+    }
+    default:
+      control_.request_exit(1, who + ": unhandled KVM exit reason " + std::to_string(run.exit_reason));
+      return false;
+  }
+}
+
+}  // namespace vmm
