@@ -22,32 +22,41 @@ echo "guest image: $image"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/kvmm-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-args=(-m 1G -smp 2 -kernel "$image/vmlinuz" -initrd "$image/initrd.img")
-plan=boot
-# Disks are attached only for the device models that exist; the rest is reported, not faked.
-missing=()
-if "$vmm" --help 2>&1 | grep -q -- '-drive'; then
-  truncate -s 256M "$work/virtio.img" "$work/ahci.img" "$work/ide.img"
-  truncate -s 512M "$work/zoned.img"
-  plan=boot,fio,zoned
-  for spec in "virtio.img,if=virtio,cache=none" "zoned.img,if=virtio,zoned=on,cache=none" \
-              "ahci.img,if=ahci,cache=writeback" "ide.img,if=ide,cache=writethrough"; do
-    args+=(-drive "file=$work/$spec,format=raw")
-  done
-else
-  missing+=("virtio-blk, zoned virtio-blk, AHCI and IDE disks (-drive) are not implemented yet")
-fi
-args+=(-append "console=ttyS0 quiet reboot=k panic=-1 plan=$plan")
-
-say "boot: $vmm ${args[*]}"
+# Runs where /dev/kvm can boot Linux (inside the test host on machines without hardware KVM).
+# Disk images are made there, in its /tmp; the VMM's console and status come back.
+inner='
+set -u
+vmm=$1 image=$2; d=$(mktemp -d /tmp/kvmm-demo.XXXXXX)
+truncate -s 256M "$d/virtio.img" "$d/ahci.img" "$d/ide.img"
+truncate -s 512M "$d/zoned.img"
+echo "demo: disks: vda virtio-blk cache=none, vdb zoned virtio-blk (emulated on a plain file),"
+echo "demo:        sda AHCI cache=writeback, sdb IDE cache=writethrough"
+"$vmm" -m 1G -smp 2 -nographic -no-acpi -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
+  -drive "file=$d/virtio.img,if=virtio,format=raw,cache=none" \
+  -drive "file=$d/zoned.img,if=virtio,format=raw,cache=none,zoned=on" \
+  -drive "file=$d/ahci.img,if=ahci,format=raw,cache=writeback" \
+  -drive "file=$d/ide.img,if=ide,format=raw,cache=writethrough" \
+  -append "console=ttyS0 quiet reboot=k panic=-1 plan=boot,fio,zoned fio_size=8M" < /dev/null
+rc=$?
+echo "demo: zoned metadata on the host side: $(ls -s "$d"/zoned.img.zones 2>/dev/null || echo none)"
+echo "demo: allocated KiB per image: $(du -k "$d"/*.img | tr "\n" " ")"
+exit $rc
+'
+say "boot: stock Debian guest with virtio-blk, zoned virtio-blk, AHCI and IDE disks"
 set +e
-tests/testhost/run --timeout 900 -- "$vmm" "${args[@]}" 2>&1 | tee "$work/console.log"
+tests/testhost/run --timeout 1200 -- bash -c "$inner" demo "$vmm" "$image" 2>&1 | tr -d '\r' |
+  tee "$work/console.log"
 rc=${PIPESTATUS[0]}
 set -e
 
 say "summary"
 grep -E '^(RESULT|PLAN-DONE) ' "$work/console.log" || echo "no result lines from the guest"
 grep -E 'guest init reached' "$work/console.log" || true
-for m in "${missing[@]}"; do echo "not yet: $m"; done
+cat <<'TXT'
+not yet: blktests / zonefs-tests runs in the demo (the guest image runs them with plan=blktests,
+  zonefs when BLKTESTS_DIR / ZONEFS_TOOLS_DIR are given); ACPI description of the PCI bus (the
+  demo boots with -no-acpi, so Linux finds PCI and the IOAPIC through the MP table); benchmarks
+  against QEMU (bench/ has the block-layer microbenchmark only).
+TXT
 echo "vmm exit status: $rc (the guest's own status: 0 = every check passed)"
 exit "$rc"
