@@ -95,8 +95,8 @@ class JoiningThread {
 
 int run_machine(const Options& options, const RunSettings& settings) {
   // Read inputs first: file errors should appear before any KVM work.
-  const std::vector<uint8_t> kernel = read_file(options.kernel_path);
-  const std::vector<uint8_t> initrd =
+  std::vector<uint8_t> kernel = read_file(options.kernel_path);
+  std::vector<uint8_t> initrd =
       options.initrd_path ? read_file(*options.initrd_path) : std::vector<uint8_t>{};
   SerialSink sink = open_serial_sink(options.serial);
 
@@ -127,6 +127,9 @@ int run_machine(const Options& options, const RunSettings& settings) {
   }
 
   const LinuxBootInfo boot = load_linux(memory, kernel, initrd, options.append, rsdp);
+  // The images now live in guest RAM; don't keep a second copy (the initrd can be 100+ MiB).
+  std::vector<uint8_t>().swap(kernel);
+  std::vector<uint8_t>().swap(initrd);
   const uint64_t cr3 = write_long_mode_tables(memory);
 
   CpuidOptions cpuid_options;

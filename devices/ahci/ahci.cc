@@ -692,7 +692,11 @@ void AhciController::finish(int port, Slot& s, const Plan& result, uint64_t byte
     raise(port, irq | pis::kSdbs | pis::kTfes);
     return;
   }
-  p.ci &= ~bit;
+  // A failed command keeps its PxCI bit (AHCI 1.3 section 6.2.2.1: the HBA stops with the
+  // command still issued, software clears it by clearing PxCMD.ST). Clearing it here made
+  // Linux (libahci completes every command whose CI bit is clear before it handles TFES)
+  // report the failed command as a success.
+  if (ok) p.ci &= ~bit;
   if (s.plan.protocol == Protocol::kPioIn) {
     write_pio_setup(p, result.status, result.error);
     irq |= pis::kPss;

@@ -166,11 +166,13 @@ class AhciTest : public ::testing::Test {
     auto* p = ram_.ptr(a, n);
     return {p, p + n};
   }
-  void expect_abort(uint8_t error = ata::err::kAbrt) {
+  // A failed non-queued command (slot 0, as exec() issues it) stays issued until software
+  // clears PxCMD.ST.
+  void expect_abort(uint8_t error = ata::err::kAbrt, uint32_t ci = 1) {
     EXPECT_TRUE(prd(px::kIs) & pis::kTfes);
     EXPECT_EQ(tfd_status(), ata::st::kDrdy | ata::st::kErr);
     EXPECT_EQ(tfd_error(), error);
-    EXPECT_EQ(prd(px::kCi), 0u);
+    EXPECT_EQ(prd(px::kCi), ci);
     EXPECT_EQ(ram_.get<uint8_t>(fb_ + kRxD2hRegister), fis::kD2hRegister);
     EXPECT_EQ(ram_.get<uint8_t>(fb_ + kRxD2hRegister + 2), ata::st::kDrdy | ata::st::kErr);
     EXPECT_EQ(ram_.get<uint8_t>(fb_ + kRxD2hRegister + 3), error);
@@ -437,7 +439,7 @@ TEST_F(AhciTest, UnsupportedCommandAbortsAndHaltsUntilRestart) {
   build(1, {ata::op::kIdentifyDevice}, {{buf, 512}});
   issue(1);
   run();
-  EXPECT_EQ(prd(px::kCi), 2u);
+  EXPECT_EQ(prd(px::kCi), 3u);  // the failed slot 0 stays issued, slot 1 waits
   restart();
   EXPECT_EQ(prd(px::kCi), 0u);  // clearing ST dropped it
   exec({ata::op::kIdentifyDevice}, {{buf, 512}});
@@ -572,7 +574,7 @@ TEST_F(AhciTest, HostileCommandStructures) {
   issue(7);
   run();
   EXPECT_TRUE(prd(px::kIs) & pis::kTfes);
-  EXPECT_EQ(prd(px::kCi), 0u);
+  EXPECT_EQ(prd(px::kCi), 1u << 7);  // failed: stays issued until ST is cleared
   // FIS area outside RAM: the result still shows in the registers.
   restart();
   pwr(px::kCmd, pcmd::kFre);
