@@ -1,34 +1,10 @@
-// Owning wrapper for a POSIX file descriptor: closes it exactly once.
+// The VMM core uses the block layer's file-descriptor owner: one RAII fd type in the project.
 #pragma once
 
-#include <unistd.h>
-
-#include <utility>
+#include "block/unique_fd.h"
 
 namespace vmm {
 
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
+using block::UniqueFd;
 
 }  // namespace vmm
