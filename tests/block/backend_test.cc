@@ -84,7 +84,9 @@ class BackendTest : public ::testing::TestWithParam<Kind> {
     slot.req.length = len;
     slot.req.iov = iov;
     Status s = run(slot);
-    if (s.is_ok()) EXPECT_EQ(slot.bytes, len);
+    if (s.is_ok()) {
+      EXPECT_EQ(slot.bytes, len);
+    }
     return s;
   }
 
