@@ -101,9 +101,10 @@ struct Slot : Completion {
   }
 };
 
-// Plays the I/O thread: waits on the completion eventfd until `done()` holds.
-template <typename Done>
-bool pump_until(Backend& backend, Done done, int timeout_ms = 10000) {
+// Plays the I/O thread: waits on the completion eventfd until `done()` holds. Works for any
+// backend with completion_fd()/process_completions() (Backend, zoned::ZonedBackend).
+template <typename AnyBackend, typename Done>
+bool pump_until(AnyBackend& backend, Done done, int timeout_ms = 10000) {
   int waited = 0;
   while (!done()) {
     pollfd p{backend.completion_fd(), POLLIN, 0};

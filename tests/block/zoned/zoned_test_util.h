@@ -18,6 +18,7 @@
 #include "block/request_queue.h"
 #include "block/unique_fd.h"
 #include "block/zoned/zoned_backend.h"
+#include "tests/block/test_util.h"
 
 namespace block {
 inline void PrintTo(const Status& s, std::ostream* os) { *os << to_string(s); }
@@ -63,17 +64,7 @@ struct ZSlot : Completion {
   }
 };
 
-template <typename Done>
-bool pump_until(ZonedBackend& backend, Done done, int timeout_ms = 10000) {
-  int waited = 0;
-  while (!done()) {
-    pollfd p{backend.completion_fd(), POLLIN, 0};
-    int r = ::poll(&p, 1, 10);
-    if (r > 0) backend.process_completions();
-    if (r == 0 && (waited += 10) > timeout_ms) return false;
-  }
-  return true;
-}
+using block::testing::pump_until;
 
 // Submits and waits; returns the status.
 inline Status run(ZonedBackend& backend, ZSlot& slot) {
