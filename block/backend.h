@@ -12,6 +12,7 @@
 // process_completions() when it fires.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -83,7 +84,16 @@ class Backend {
   // The guest-visible write cache (virtio CONFIG_WCE writeback field, ATA SET FEATURES
   // 02h/82h). Off means writethrough: every write is FUA.
   bool write_cache_enabled() const { return write_cache_.load(std::memory_order_relaxed); }
-  void set_write_cache_enabled(bool on) { write_cache_.store(on, std::memory_order_relaxed); }
+  void set_write_cache_enabled(bool on) {
+    if (write_cache_.exchange(on, std::memory_order_relaxed) != on && on_write_cache_change_) {
+      on_write_cache_change_(on);
+    }
+  }
+  // Told each time the guest actually changes the write cache state (e.g. to log it). Set it
+  // before the guest runs; it is called on whichever thread made the change.
+  void on_write_cache_change(std::function<void(bool on)> observer) {
+    on_write_cache_change_ = std::move(observer);
+  }
 
   Driver& driver() { return *driver_; }
 
@@ -96,6 +106,7 @@ class Backend {
   uint64_t size_bytes_;
   uint32_t physical_block_size_;
   std::atomic<bool> write_cache_;
+  std::function<void(bool on)> on_write_cache_change_;
 };
 
 }  // namespace block

@@ -49,6 +49,7 @@ uint8_t Uart16550::read_register(uint64_t offset) {
     case kIerDlm:
       return dlab ? dlm_ : ier_;
     case kIirFcr: {
+      ++iir_reads_;
       const uint8_t iir = interrupt_identification();
       // Reading IIR while it reports THRE acknowledges that interrupt.
       if ((iir & 0x0F) == kIirThrEmpty) thr_interrupt_pending_ = false;
@@ -130,6 +131,19 @@ uint8_t Uart16550::modem_status() const {
                                 ((mcr_ & 0x04) << 4) | ((mcr_ & 0x08) << 4));
   }
   return 0xB0;  // DCD, DSR, CTS: a terminal is always connected
+}
+
+bool Uart16550::resend_unacknowledged_interrupt() {
+  std::lock_guard lock(mutex_);
+  // Raised at the previous look too, and no IIR read since: a whole period without the handler.
+  const bool unacknowledged =
+      irq_level_ && raised_at_last_check_ && iir_reads_ == iir_reads_at_last_check_;
+  iir_reads_at_last_check_ = iir_reads_;
+  raised_at_last_check_ = irq_level_;
+  if (!unacknowledged) return false;
+  irq_.set_level(false);
+  irq_.set_level(true);
+  return true;
 }
 
 void Uart16550::update_interrupt() {

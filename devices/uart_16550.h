@@ -56,6 +56,13 @@ class Uart16550 : public IoDevice {
   size_t receive(std::span<const uint8_t> bytes);
   size_t rx_space() const;
 
+  // Called periodically from the I/O thread. If the interrupt line has been raised and the guest
+  // has not read IIR since the previous call, the edge was lost somewhere between KVM and the
+  // guest (seen under nested virtualization): lower and raise the line to send a fresh edge.
+  // Harmless when the guest merely was slow: its handler finds the same pending source.
+  // Returns true when it re-sent the interrupt.
+  bool resend_unacknowledged_interrupt();
+
  private:
   uint8_t read_register(uint64_t offset);
   void write_register(uint64_t offset, uint8_t value);
@@ -77,6 +84,9 @@ class Uart16550 : public IoDevice {
   bool overrun_ = false;
   bool thr_interrupt_pending_ = false;
   bool irq_level_ = false;
+  uint64_t iir_reads_ = 0;
+  uint64_t iir_reads_at_last_check_ = 0;
+  bool raised_at_last_check_ = false;
 };
 
 }  // namespace devices

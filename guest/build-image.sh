@@ -168,10 +168,17 @@ printf 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin\nexport TE
 cp "$here/init/init.sh" "$R/init"; chmod 755 "$R/init"
 mkdir -p "$R/usr/lib/kvmm"
 cp "$here/init/plans.sh" "$R/usr/lib/kvmm/plans.sh"
+# Further plans live one per file (guest/init/plan-*.sh); plans.sh sources them.
+for f in "$here"/init/plan-*.sh; do
+  [ -e "$f" ] && cp "$f" "$R/usr/lib/kvmm/"
+done
 
-step="outb helper"
+step="guest helpers"
 g++ -static -O2 -Wall -o "$R/usr/sbin/kvmm-outb" "$here/tools/outb.cc" || fail "g++ -static guest/tools/outb.cc"
 strip "$R/usr/sbin/kvmm-outb"
+g++ -std=c++20 -static -O2 -Wall -o "$R/usr/sbin/kvmm-crashwriter" "$here/tools/crashwriter.cc" ||
+  fail "g++ -static guest/tools/crashwriter.cc"
+strip "$R/usr/sbin/kvmm-crashwriter"
 
 step="kernel modules"
 kmods="$kroot/usr/lib/modules/$kver"

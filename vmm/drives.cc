@@ -1,6 +1,7 @@
 #include "vmm/drives.h"
 
 #include <array>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -186,6 +187,15 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
   std::vector<devices::ahci::AhciDisk> ahci_disks;
   std::array<devices::ide::IdeDisk, 4> ide_disks{};
   size_t ide_count = 0, virtio_index = 0;
+  // The guest may switch a disk's write cache (virtio CONFIG_WCE, ATA SET FEATURES); that
+  // changes whether every write is durable on its own, so the operator is told.
+  auto report_write_cache = [](block::Backend& backend, const block::DriveOptions& d) {
+    backend.on_write_cache_change([name = drive_name(d)](bool on) {
+      std::fprintf(stderr, "vmm: %s: guest turned the write cache %s\n", name.c_str(),
+                   on ? "on (writeback: durable after a flush)"
+                      : "off (writethrough: every write is durable when completed)");
+    });
+  };
   for (const block::DriveOptions& d : drives) {
     if (d.interface == DriveInterface::kVirtio) {
       const int slot = plan.virtio_slots[virtio_index++];
@@ -198,11 +208,13 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
       if (d.zoned.enabled) {
         s.zoned_backends.push_back(block::zoned::ZonedBackend::open(d));
         auto* zoned = s.zoned_backends.back().get();
+        report_write_cache(zoned->inner(), d);
         blk = std::make_shared<devices::virtio::VirtioBlk>(memory, *zoned, blk_options);
         watch_completions(zoned->completion_fd(), zoned);
       } else {
         s.backends.push_back(block::Backend::open(d));
         auto* backend = s.backends.back().get();
+        report_write_cache(*backend, d);
         blk = std::make_shared<devices::virtio::VirtioBlk>(memory, *backend, blk_options);
         watch_completions(backend->completion_fd(), backend);
       }
@@ -225,6 +237,7 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
     } else if (d.interface == DriveInterface::kAhci) {
       s.backends.push_back(block::Backend::open(d));
       auto* backend = s.backends.back().get();
+      report_write_cache(*backend, d);
       devices::ahci::AhciDisk disk{.backend = backend};
       if (!d.serial.empty()) disk.info.serial = d.serial;
       ahci_disks.push_back(std::move(disk));
@@ -232,6 +245,7 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
     } else {
       s.backends.push_back(block::Backend::open(d));
       auto* backend = s.backends.back().get();
+      report_write_cache(*backend, d);
       ide_disks[ide_count].backend = backend;
       if (!d.serial.empty()) ide_disks[ide_count].info.serial = d.serial;
       ++ide_count;

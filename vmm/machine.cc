@@ -7,8 +7,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -163,7 +165,20 @@ int run_machine(const Options& options, const RunSettings& settings) {
   }
 
   KvmIrqLine com1_irq(vm, devices::Uart16550::kCom1Irq);
+  unsigned com1_interrupts_resent = 0;
   auto com1 = std::make_shared<devices::Uart16550>(com1_irq, serial_out.get());
+  // Safety net for a lost COM1 edge (the guest's tty would wait forever for THRE); see
+  // Uart16550::resend_unacknowledged_interrupt. Re-armed every 100 ms on the I/O thread.
+  std::function<void()> check_com1_irq = [&] {
+    if (com1->resend_unacknowledged_interrupt()) {
+      ++com1_interrupts_resent;
+      if (com1_interrupts_resent == 1 || settings.debug) {
+        std::fprintf(stderr, "vmm: COM1 interrupt not taken by the guest for 100 ms; raised again\n");
+      }
+    }
+    loop.add_timer(std::chrono::milliseconds(100), check_com1_irq);
+  };
+  loop.add_timer(std::chrono::milliseconds(100), check_com1_irq);
   IoBus pio("pio", settings.debug);
   IoBus mmio("mmio", settings.debug);
   pio.add(devices::Uart16550::kCom1Base, devices::Uart16550::kRegisterCount, com1);

@@ -75,6 +75,25 @@ void VcpuThread::handle_mmio(kvm_run& run) {
   }
 }
 
+std::string VcpuThread::cpu_state_summary() const {
+  try {
+    const kvm_regs r = vcpu_.get_regs();
+    const kvm_sregs sr = vcpu_.get_sregs();
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "at rip=0x%llx rsp=0x%llx cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx "
+                  "efer=0x%llx idt=0x%llx/%u",
+                  static_cast<unsigned long long>(r.rip), static_cast<unsigned long long>(r.rsp),
+                  static_cast<unsigned long long>(sr.cr0), static_cast<unsigned long long>(sr.cr2),
+                  static_cast<unsigned long long>(sr.cr3), static_cast<unsigned long long>(sr.cr4),
+                  static_cast<unsigned long long>(sr.efer),
+                  static_cast<unsigned long long>(sr.idt.base), sr.idt.limit);
+    return text;
+  } catch (const std::exception& e) {
+    return std::string("(registers unavailable: ") + e.what() + ")";
+  }
+}
+
 bool VcpuThread::handle_exit() {
   kvm_run& run = *vcpu_.run_state();
   const std::string who = "vCPU " + std::to_string(vcpu_.index());
@@ -91,8 +110,9 @@ bool VcpuThread::handle_exit() {
       control_.request_exit(0, who + " halted");
       return false;
     case KVM_EXIT_SHUTDOWN:
-      // A triple fault resets a PC; Linux uses it as a last-resort reboot method.
-      control_.request_exit(0, who + ": triple fault (treated as reset)");
+      // A triple fault resets a PC; Linux uses it as a last-resort reboot method. It may also
+      // be a guest crash, so say where the CPU was.
+      control_.request_exit(0, who + ": triple fault (treated as reset) " + cpu_state_summary());
       return false;
     case KVM_EXIT_SYSTEM_EVENT:
       if (run.system_event.type == KVM_SYSTEM_EVENT_CRASH) {

@@ -30,6 +30,7 @@ class VcpuThread {
   void run_loop();
   // Returns false when the vCPU must stop (exit requested).
   bool handle_exit();
+  std::string cpu_state_summary() const;  // registers for a post-mortem line
   void handle_io(kvm_run& run);
   void handle_mmio(kvm_run& run);
 

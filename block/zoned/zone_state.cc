@@ -189,9 +189,10 @@ Status ZoneTable::close(uint64_t sector) {
       set_condition(index, z.write_pointer == sector ? ZoneCondition::kEmpty : ZoneCondition::kClosed);
       return Status::ok();
     case ZoneCondition::kClosed:
-    case ZoneCondition::kEmpty:
       return Status::ok();
     default:
+      // Includes EMPTY: the spec lists no EMPTY -> CLOSED transition ("if the transition can not
+      // be performed ... INVALID_CMD"); null_blk and ZNS drives refuse it too.
       return zone_status(StatusCode::kZoneInvalidCmd);
   }
 }

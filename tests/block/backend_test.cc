@@ -271,6 +271,19 @@ TEST_P(BackendTest, GuestTurningWriteCacheOffMakesWritesDsync) {
   EXPECT_EQ(log_[1].rw_flags, 0);
 }
 
+TEST_P(BackendTest, WriteCacheObserverHearsOnlyRealChanges) {
+  make_image(1 << 20);
+  open();
+  std::vector<bool> heard;
+  backend_->on_write_cache_change([&](bool on) { heard.push_back(on); });
+  const bool initial = backend_->write_cache_enabled();
+  backend_->set_write_cache_enabled(initial);  // no change: nothing to tell
+  backend_->set_write_cache_enabled(!initial);
+  backend_->set_write_cache_enabled(!initial);
+  backend_->set_write_cache_enabled(initial);
+  EXPECT_EQ(heard, (std::vector<bool>{!initial, initial}));
+}
+
 TEST_P(BackendTest, UnsafeNeverAsksForDurability) {
   make_image(1 << 20);
   open({.cache = parse_cache_mode("unsafe")});

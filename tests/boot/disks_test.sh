@@ -16,6 +16,8 @@
 #               virtio + AHCI + IDE found and fio passes on each
 #   zoned       zoned persistence: boot 1 writes zones (fio zonemode=zbd), boot 2 on the same file
 #               reports the same write pointers (plan=zonereport, read-only in the guest)
+#   wcache      the guest turns the write cache of a virtio, an AHCI and an IDE disk off and on
+#               (sysfs); the VMM reports both changes of the host policy for each disk
 # The guest image comes from $KVMM_GUEST_IMAGE (bazel test --test_env=KVMM_GUEST_IMAGE=DIR), or
 # from guest/build-image.sh. Every scenario also requires the VMM's exit status to be the guest's
 # (0 = all passed). A test host failure (status 125) is retried once.
@@ -181,6 +183,25 @@ if [ "${1:-}" = --inner ]; then
         fi
         rm -f "$work"/z.img*
         ;;
+      wcache)
+        # The guest switches each disk's write cache off and on (virtio CONFIG_WCE through
+        # queue/write_cache; AHCI and IDE through scsi_disk cache_type -> SET FEATURES 82h/02h);
+        # the VMM reports each change of the host policy.
+        for i in virtio ahci ide; do truncate -s 16M "$work/wc-$i.img"; done
+        boot "$work/wc.log" wcache \
+          -drive "file=$work/wc-virtio.img,if=virtio,format=raw,cache=writeback" \
+          -drive "file=$work/wc-ahci.img,if=ahci,format=raw,cache=writeback" \
+          -drive "file=$work/wc-ide.img,if=ide,format=raw,cache=none"
+        check_boot "$work/wc.log" wcache
+        for d in vda sda sdb; do expect_result "$work/wc.log" "wcache-$d"; done
+        for i in virtio ahci ide; do
+          for state in "off (writethrough" "on (writeback"; do
+            grep -q "^vmm: -drive file=$work/wc-$i.img: guest turned the write cache $state" "$work/wc.log" ||
+              bad "$i: the VMM did not report the guest turning the write cache ${state%% *}"
+          done
+        done
+        rm -f "$work"/wc-*.img
+        ;;
       *) bad "unknown scenario '$scenario'" ;;
     esac
   done
@@ -191,31 +212,10 @@ if [ "${1:-}" = --inner ]; then
 fi
 
 # ---------------------------------------------------------------- on the host
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$here/lib/host_side.sh"
 vmm=$(readlink -f "$1")
 shift
-[ -x "$vmm" ] || fail "VMM binary not found"
-repo=$(cd "$here/../.." && pwd)
-real_home=$(getent passwd "$(id -u)" | cut -d: -f6)
-export KVMM_CACHE=${KVMM_CACHE:-${real_home:-/root}/.cache/kvmm}
-if [ -n "${KVMM_GUEST_IMAGE:-}" ]; then
-  image=$KVMM_GUEST_IMAGE
-else
-  image=$("$repo/guest/build-image.sh" | tail -1) || fail "guest/build-image.sh failed"
-fi
-[ -f "$image/vmlinuz" ] && [ -f "$image/initrd.img" ] || fail "no vmlinuz/initrd.img in '$image'"
+[ -x "$vmm" ] || host_fail "VMM binary not found"
+image=$(boot_test_image) || exit 1
 # The inner part must run from a path the test host can see (the host root is exported).
-script=$(readlink -f "${BASH_SOURCE[0]}")
-
-start=$(date +%s)
-for attempt in 1 2; do
-  "$repo/tests/testhost/run" --timeout 1500 -- "$script" --inner "$vmm" "$image" "$@"
-  status=$?
-  [ "$status" -eq 125 ] && [ "$attempt" -eq 1 ] || break
-  echo "disks_test: the test host failed (125); retrying once"
-done
-echo "disks_test: scenarios '$*': status $status after $(( $(date +%s) - start )) s"
-[ "$status" -ne 124 ] || fail "timed out"
-[ "$status" -ne 125 ] || fail "the test host could not run the VMM"
-[ "$status" -eq 0 ] || fail "see the FAIL lines above"
-echo "PASS"
+run_inner "disks_test: scenarios '$*'" 1500 "$(readlink -f "${BASH_SOURCE[0]}")" "$vmm" "$image" "$@"

@@ -516,6 +516,23 @@ TEST_F(VirtioBlkZonedTest, CloseGivesEmptyAtZoneStartElseClosed) {
   EXPECT_EQ(zone(4).state, kClosed);
 }
 
+TEST_F(VirtioBlkZonedTest, CloseOfAnEmptyZoneIsInvalid) {
+  open();
+  up();
+  // The spec has no EMPTY -> CLOSED transition: "If the transition to this state can not be
+  // performed, the request MUST be completed with VIRTIO_BLK_S_ZONE_INVALID_CMD".
+  EXPECT_EQ(cmd(kTypeZoneClose, Z(5)), kStatusZoneInvalidCmd);
+  EXPECT_EQ(zone(5).state, kEmpty);
+}
+
+TEST_F(VirtioBlkZonedTest, OpenOfAFullZoneIsInvalid) {
+  open();
+  up();
+  ASSERT_EQ(cmd(kTypeZoneFinish, Z(5)), kStatusOk);
+  EXPECT_EQ(cmd(kTypeZoneOpen, Z(5)), kStatusZoneInvalidCmd);  // no FULL -> EOPEN transition
+  EXPECT_EQ(zone(5).state, kFull);
+}
+
 TEST_F(VirtioBlkZonedTest, FinishGivesFullAndIsIdempotent) {
   open();
   up();

@@ -127,6 +127,32 @@ TEST_F(UartTest, ScratchRegisterAndWideAccess) {
   EXPECT_EQ(wide[1], 0);
 }
 
+TEST_F(UartTest, LostEdgeIsResentWhenTheGuestNeverReadsIir) {
+  out(U::kIerDlm, U::kIerThrEmpty);  // THRE pending at once: line raised
+  ASSERT_TRUE(irq.level);
+  EXPECT_FALSE(uart.resend_unacknowledged_interrupt());  // first look: maybe just slow
+  const int changes = irq.changes;
+  EXPECT_TRUE(uart.resend_unacknowledged_interrupt());   // still unread: send a fresh edge
+  EXPECT_EQ(irq.changes, changes + 2);
+  EXPECT_TRUE(irq.level);
+}
+
+TEST_F(UartTest, NoResendOnceTheGuestReadIir) {
+  out(U::kIerDlm, U::kIerThrEmpty);
+  EXPECT_FALSE(uart.resend_unacknowledged_interrupt());
+  EXPECT_EQ(in(U::kIirFcr) & 0x0F, U::kIirThrEmpty);  // the handler ran
+  const int changes = irq.changes;
+  EXPECT_FALSE(uart.resend_unacknowledged_interrupt());
+  EXPECT_FALSE(uart.resend_unacknowledged_interrupt());  // line is low now: nothing to resend
+  EXPECT_EQ(irq.changes, changes);
+}
+
+TEST_F(UartTest, NoResendWhileTheLineIsLow) {
+  EXPECT_FALSE(uart.resend_unacknowledged_interrupt());
+  EXPECT_FALSE(uart.resend_unacknowledged_interrupt());
+  EXPECT_EQ(irq.changes, 0);
+}
+
 TEST(UartWithoutOutput, DiscardsTransmittedBytes) {
   vmm::testing::FakeInterruptLine irq;
   Uart16550 uart(irq, nullptr);

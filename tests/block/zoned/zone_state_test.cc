@@ -198,7 +198,8 @@ TEST(ZoneStateTest, CloseTransitions) {
   EXPECT_EQ(t.close(Z(3)), kOk);  // EOPEN at the zone start -> EMPTY
   EXPECT_EQ(cond(t, 3), ZoneCondition::kEmpty);
   EXPECT_EQ(t.active_zones(), 1u);
-  EXPECT_EQ(t.close(Z(4)), kOk);  // EMPTY: nothing to do
+  EXPECT_EQ(t.close(Z(4)), kInvalidCmd);  // EMPTY: no EMPTY -> CLOSED transition in the spec
+  EXPECT_EQ(cond(t, 4), ZoneCondition::kEmpty);
   ASSERT_EQ(t.finish(Z(5)), kOk);
   EXPECT_EQ(t.close(Z(5)), kInvalidCmd);
 }

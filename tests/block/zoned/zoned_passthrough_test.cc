@@ -144,7 +144,7 @@ TEST(ZonedPassthroughTest, GeometryAndStateComeFromTheDevice) {
 TEST(ZonedPassthroughTest, ZoneCommandsReachTheDeviceOnlyWhenStateChanges) {
   Rig r;
   EXPECT_TRUE(r.op(Op::kZoneReset, 2).is_ok());  // EMPTY: nothing to do
-  EXPECT_TRUE(r.op(Op::kZoneClose, 2).is_ok());
+  EXPECT_EQ(r.op(Op::kZoneClose, 2), code(StatusCode::kZoneInvalidCmd));  // EMPTY cannot close
   EXPECT_TRUE(r.dev->log.empty());
   EXPECT_TRUE(r.op(Op::kZoneOpen, 2).is_ok());
   EXPECT_TRUE(r.op(Op::kZoneOpen, 2).is_ok());  // already open

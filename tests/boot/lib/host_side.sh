@@ -1,0 +1,41 @@
+# Host side shared by the boot test scripts (sourced): finds the guest image and runs the
+# script's own --inner part inside the KVM test host, retrying once when the test host itself
+# fails (status 125: its kernel occasionally oopses under TCG).
+#
+#   boot_test_image            -> prints the guest image directory ($KVMM_GUEST_IMAGE or a build)
+#   run_inner NAME TIMEOUT SCRIPT ARGS...   runs SCRIPT --inner ARGS... in the test host;
+#                              prints the verdict and exits with the test's status
+repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
+
+host_fail() { echo "FAIL: $*" >&2; exit 1; }
+
+boot_test_image() {
+  local real_home image
+  real_home=$(getent passwd "$(id -u)" | cut -d: -f6)
+  export KVMM_CACHE=${KVMM_CACHE:-${real_home:-/root}/.cache/kvmm}
+  if [ -n "${KVMM_GUEST_IMAGE:-}" ]; then
+    image=$KVMM_GUEST_IMAGE
+  else
+    image=$("$repo/guest/build-image.sh" | tail -1) || host_fail "guest/build-image.sh failed"
+  fi
+  [ -f "$image/vmlinuz" ] && [ -f "$image/initrd.img" ] || host_fail "no vmlinuz/initrd.img in '$image'"
+  echo "$image"
+}
+
+run_inner() {
+  local name=$1 timeout=$2 script=$3 start attempt status
+  shift 3
+  start=$(date +%s)
+  for attempt in 1 2; do
+    "$repo/tests/testhost/run" --timeout "$timeout" -- "$script" --inner "$@"
+    status=$?
+    [ "$status" -eq 125 ] && [ "$attempt" -eq 1 ] || break
+    echo "$name: the test host failed (125); retrying once"
+  done
+  echo "$name: status $status after $(( $(date +%s) - start )) s"
+  [ "$status" -ne 124 ] || host_fail "timed out"
+  [ "$status" -ne 125 ] || host_fail "the test host could not run the VMM"
+  [ "$status" -eq 0 ] || host_fail "see the FAIL lines above"
+  echo "PASS"
+  exit 0
+}
