@@ -96,6 +96,9 @@ class Backend {
   }
 
   Driver& driver() { return *driver_; }
+  // The image file's descriptor, for out-of-band space management (zone reset punching holes);
+  // -1 for a backend without an image (tests, benchmarks).
+  int image_fd() const { return image_ ? image_->fd() : -1; }
 
  private:
   Status check_range(const Request& req) const;

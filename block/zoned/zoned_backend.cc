@@ -1,5 +1,6 @@
 #include "block/zoned/zoned_backend.h"
 
+#include <fcntl.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -379,6 +380,9 @@ void ZonedBackend::handle_management(Request& req, bool from_held) {
       }
     }
     Status persisted = persist_zones(changed);
+    if (result.is_ok() && persisted.is_ok()) {
+      for (uint32_t z : changed) release_space(z);
+    }
     return detail::deliver(req, result.is_ok() ? persisted : result, 0);
   }
   uint64_t sector = req.offset / kSectorSize;
@@ -408,7 +412,19 @@ void ZonedBackend::handle_management(Request& req, bool from_held) {
   bool changed = before.condition != after.condition || before.write_pointer != after.write_pointer;
   if (s.is_ok() && device_ && changed) s = device_command(req.op, *zone);
   if (s.is_ok()) s = persist(*zone, true);  // no I/O unless the persistent state changed
+  if (s.is_ok() && req.op == Op::kZoneReset && changed) release_space(*zone);
   detail::deliver(req, s, 0);
+}
+
+void ZonedBackend::release_space(uint32_t zone) {
+  const int fd = inner_->image_fd();
+  if (device_ || read_only_ || fd < 0) return;
+  const ZoneGeometry& g = table_.geometry();
+  const auto start = static_cast<off_t>(g.zone_start(zone) * kSectorSize);
+  const auto length = static_cast<off_t>(g.zone_length(zone) * kSectorSize);
+  // Best effort: without hole punching (EOPNOTSUPP) the stale bytes just stay; reads above the
+  // write pointer return zeroes either way.
+  (void)::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, start, length);
 }
 
 void ZonedBackend::after_reset(uint32_t zone) {

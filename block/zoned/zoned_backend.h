@@ -152,6 +152,9 @@ class ZonedBackend {
   Status persist(uint32_t zone, bool sync);
   Status persist_zones(const std::vector<uint32_t>& zones);
   void after_reset(uint32_t zone);
+  // Gives a reset zone's space back to the host file system (emulation on a file only). Call it
+  // only after the reset is persisted: a crash must never find a write pointer over a hole.
+  void release_space(uint32_t zone);
   void flush_for_shutdown();
 
   Io& acquire();

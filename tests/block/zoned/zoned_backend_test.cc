@@ -2,6 +2,8 @@
 // reads back, the device config values, persistence across restarts, hostile input.
 #include "block/zoned/zoned_backend.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -261,6 +263,28 @@ TEST_P(ZonedBackendTest, FinishAndResetHideStaleData) {
   ASSERT_TRUE(read_at(*zb, Z(2), 16 * kSector, &v).is_ok());
   EXPECT_TRUE(all_equal(v, 0, v.size(), 0));
   ASSERT_TRUE(zone_op(*zb, Op::kZoneReset, Z(2)).is_ok());  // EMPTY stays EMPTY
+}
+
+// 512-byte blocks the image file occupies on the host.
+uint64_t allocated_sectors(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  return static_cast<uint64_t>(st.st_blocks);
+}
+
+TEST_P(ZonedBackendTest, ResetGivesTheZoneSpaceBackToTheFile) {
+  Disk d{GetParam()};
+  auto zb = d.open();
+  ASSERT_TRUE(write_at(*zb, Z(3), 512 * kSector, 0x42).is_ok());
+  const uint64_t before = allocated_sectors(d.path);
+  ASSERT_TRUE(zone_op(*zb, Op::kZoneReset, Z(3)).is_ok());
+  const uint64_t after = allocated_sectors(d.path);
+  // The whole 1 MiB zone (2048 sectors, including the stale bytes above the data) is punched.
+  EXPECT_EQ(before - after, kZoneSectors);
+  std::vector<uint8_t> data;
+  ASSERT_TRUE(zone_op(*zb, Op::kZoneFinish, Z(3)).is_ok());  // FULL: readable to capacity
+  ASSERT_TRUE(read_at(*zb, Z(3), 8 * kSector, &data).is_ok());
+  EXPECT_TRUE(all_equal(data, 0, data.size(), 0));
 }
 
 TEST_P(ZonedBackendTest, ResetAllRequest) {
