@@ -63,6 +63,7 @@ class IoLoop {
   std::atomic<bool> stopping_{false};
   std::mutex posted_mutex_;
   std::vector<Callback> posted_;
+  std::vector<Callback> running_;  // I/O thread only: the batch run_posted() is running
 };
 
 }  // namespace vmm

@@ -1,6 +1,7 @@
 #include "devices/ata/sg_list.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -41,15 +42,29 @@ bool SgList::add(const vmm::GuestMemory& memory, uint64_t address, uint64_t leng
 
 bool SgList::overlapping() const {
   if (count_ < 2) return false;
-  std::vector<std::pair<uintptr_t, uintptr_t>> r;
-  r.reserve(count_);
+  // Sorted copy of the ranges. On the stack up to the controllers' segment limit (256), so a
+  // multi-segment read allocates nothing; only a larger caller-provided storage uses the heap.
+  struct Range {  // trivial, so the stack array is left uninitialized (no 4 KiB clear)
+    uintptr_t begin, end;
+    bool operator<(const Range& o) const { return begin < o.begin || (begin == o.begin && end < o.end); }
+  };
+  constexpr size_t kOnStack = 256;
+  std::array<Range, kOnStack> stack_ranges;
+  std::vector<Range> heap_ranges;
+  std::span<Range> r;
+  if (count_ <= kOnStack) {
+    r = std::span(stack_ranges).first(count_);
+  } else {
+    heap_ranges.resize(count_);
+    r = heap_ranges;
+  }
   for (size_t i = 0; i < count_; ++i) {
     auto b = reinterpret_cast<uintptr_t>(storage_[i].iov_base);
-    r.emplace_back(b, b + storage_[i].iov_len);
+    r[i] = {b, b + storage_[i].iov_len};
   }
   std::sort(r.begin(), r.end());
   for (size_t i = 1; i < r.size(); ++i) {
-    if (r[i].first < r[i - 1].second) return true;
+    if (r[i].begin < r[i - 1].end) return true;
   }
   return false;
 }

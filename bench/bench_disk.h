@@ -1,0 +1,45 @@
+#pragma once
+// The block backends the device benchmarks run against, and the completion half of the I/O
+// thread's job for them.
+//   device_only  a bench driver that completes in process_completions() without an eventfd:
+//                the device model and block layer alone, no system call at all
+//   null         block::NullDriver: the same, plus its eventfd write (submit) and read (reap)
+//   uring_none / uring_writeback
+//                block::Backend::open() on a 64 MiB temp file, aio=io_uring, cache=none
+//                (O_DIRECT) or cache=writeback (page cache)
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "block/backend.h"
+
+namespace bench {
+
+enum class DiskKind { kDeviceOnly, kNull, kUringNone, kUringWriteback };
+
+inline constexpr uint64_t kDiskBytes = 64ull << 20;
+
+class BenchDisk {
+ public:
+  // Throws block::BlockError (e.g. O_DIRECT not supported where the temp file lives).
+  explicit BenchDisk(DiskKind kind);
+  ~BenchDisk();
+  BenchDisk(const BenchDisk&) = delete;
+  BenchDisk& operator=(const BenchDisk&) = delete;
+
+  block::Backend& backend() { return *backend_; }
+  // The I/O thread's completion step: waits for the completion fd when the driver works
+  // asynchronously and nothing is ready yet (if `wait`), then delivers what is ready.
+  size_t reap(bool wait);
+  // O_DIRECT bounce buffers taken from the heap (aligned_alloc, not operator new) so far.
+  uint64_t bounce_heap_fallbacks();
+
+ private:
+  DiskKind kind_;
+  std::unique_ptr<block::Backend> backend_;
+};
+
+// Where the benchmark data file lives: $TMPDIR or /var/tmp (not /tmp, often tmpfs).
+std::string bench_file_path();
+
+}  // namespace bench
