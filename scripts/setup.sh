@@ -8,13 +8,16 @@ set -euo pipefail
 packages=(
   # build (Bazel offline, C++20, system libraries)
   bazel-bootstrap g++ python3 linux-libc-dev
-  liburing-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  liburing-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev acpica-tools
+  # fuzzing (scripts/fuzz.sh): clang, lld, libFuzzer + sanitizer runtimes, llvm-symbolizer
+  clang-14 lld-14 libclang-rt-14-dev llvm-14
   # guest image builder: apt-get download + dpkg -x, initramfs packing
   apt dpkg ca-certificates cpio gzip xz-utils zstd busybox-static
   # guest image: optional blktests / zonefs-tools checkouts are built on the host
   make autoconf automake libtool pkg-config libblkid-dev uuid-dev lz4
   # KVM test host: QEMU TCG machine with emulated AMD SVM
   qemu-system-x86
+  fio gnuplot-nox
 )
 
 missing=()

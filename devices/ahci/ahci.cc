@@ -672,7 +672,9 @@ void AhciController::finish(int port, Slot& s, const Plan& result, uint64_t byte
 
   if (ncq && ok) {
     p.sact &= ~bit;
-    p.tfd = (p.tfd & ~0xFFu) | ata::st::kReady;
+    // A port halted on a task file error keeps STS.ERR in PxTFD until software restarts it
+    // (AHCI 1.3 section 6.2.2): a queued command finishing meanwhile must not hide the error.
+    if (!p.halted) p.tfd = (p.tfd & ~0xFFu) | ata::st::kReady;
     write_sdb(p, ata::st::kReady, 0, bit);
     raise(port, irq | pis::kSdbs);
     kick(port);

@@ -258,7 +258,7 @@ void IdeController::command_write(int channel, uint32_t offset, std::span<const 
       c.device = v | 0xA0;
       break;
     case reg::kStatus:
-      execute(c, v);
+      execute(c, v, (c.device >> 4) & 1);
       break;
     default:
       break;
@@ -311,8 +311,8 @@ void IdeController::abort_backend(Channel& c) {
   c.bm_status &= ~bm::kStActive;
 }
 
-void IdeController::execute(Channel& c, uint8_t command) {
-  Drive* d = selected(c);
+void IdeController::execute(Channel& c, uint8_t command, int device) {
+  Drive* d = c.drives[device].ata ? &c.drives[device] : nullptr;
   if (d == nullptr) return;  // the absent device ignores commands
   if (command == ata::op::kExecuteDeviceDiagnostic) {
     // Addressed to both devices whatever is selected.
@@ -323,12 +323,18 @@ void IdeController::execute(Channel& c, uint8_t command) {
   }
   if (c.busy && c.orphaned) {
     // An aborted request (reset) is still in the backend: run this command once it is back.
+    // One waiting command per channel, as below: not one for the other device on top.
+    if (c.deferred_command >= 0 && c.deferred_device != device) return;
     c.deferred_command = command;
+    c.deferred_device = device;  // the host may select the other device meanwhile
     d->status = ata::st::kBsy | ata::st::kDrdy;
     return;
   }
   if ((d->status & ata::st::kBsy) || c.busy) return;  // writes while busy are ignored
-  c.active = (c.device >> 4) & 1;
+  // The channel holds one command: one for the other device while it is still in progress
+  // (the host must wait for it) would replace it and leave that device BSY forever.
+  if (c.phase != Phase::kIdle && c.active != device) return;
+  c.active = device;
   c.phase = Phase::kIdle;
   ata::Taskfile tf;
   tf.command = command;
@@ -562,8 +568,8 @@ void IdeController::Channel::complete(block::Status status, size_t bytes) {
     if (deferred_command >= 0) {
       auto command = static_cast<uint8_t>(deferred_command);
       deferred_command = -1;
-      if (Drive* d = owner->selected(*this)) d->status = ata::st::kReady;
-      owner->execute(*this, command);
+      drives[deferred_device].status = ata::st::kReady;
+      owner->execute(*this, command, deferred_device);
     }
     return;
   }

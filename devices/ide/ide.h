@@ -162,6 +162,7 @@ class IdeController final : public pci::PciDevice {
     std::array<iovec, kMaxSegments> iov{};
     bool busy = false, orphaned = false, parked = false, kick_posted = false;
     int deferred_command = -1;  // issued while an aborted request was still outstanding
+    int deferred_device = 0;    // ... to this device (0 master, 1 slave)
     block::Status parked_status;
     size_t parked_bytes = 0;
     void complete(block::Status status, size_t bytes) override;
@@ -172,7 +173,8 @@ class IdeController final : public pci::PciDevice {
 
   Drive* selected(Channel& c) { return c.drives[(c.device >> 4) & 1].ata ? &c.drives[(c.device >> 4) & 1] : nullptr; }
   bool channel_empty(const Channel& c) const { return !c.drives[0].ata && !c.drives[1].ata; }
-  void execute(Channel& c, uint8_t command);
+  // `device`: the one the command was written to (the DEV bit at the time).
+  void execute(Channel& c, uint8_t command, int device);
   void finish(Channel& c, const ata::Plan& result, bool interrupt);
   void raise_irq(Channel& c);
   void update_line(Channel& c);

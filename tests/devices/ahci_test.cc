@@ -528,6 +528,33 @@ TEST_F(AhciTest, NcqErrors) {
   EXPECT_FALSE(prd(px::kIs) & pis::kTfes);
 }
 
+// Found by tests/fuzz/ahci_fuzzer. A queued command that completes after the port stopped on
+// a task file error (here the second of two queued reads fails its range check while the first
+// is still in the backend) must not wipe the error from PxTFD: the port stays stopped with
+// STS.ERR until software restarts it (AHCI 1.3 section 6.2.2), and that is what error handling
+// reads. The successful command is still reported through PxSACT.
+TEST_F(AhciTest, NcqCompletionAfterTaskFileErrorKeepsTheError) {
+  start_port();
+  uint64_t buf = ram_.alloc(8192, 512);
+  build(0, {ata::op::kReadFpdmaQueued, 8, 0 << 3, 0}, {{buf, 4096}});
+  build(1, {ata::op::kReadFpdmaQueued, 8, 1 << 3, kDiskSize / 512 - 4}, {{buf + 4096, 4096}});
+  pwr(px::kSact, 3);
+  issue(0);
+  io_.run();  // slot 0 is in the backend
+  EXPECT_EQ(dev_->busy_slots(0), 1);
+  issue(1);
+  io_.run();  // slot 1 fails at once (IDNF): the port halts
+  EXPECT_TRUE(prd(px::kIs) & pis::kTfes);
+  EXPECT_EQ(tfd_error(), ata::err::kIdnf);
+  run();  // slot 0 completes now
+  EXPECT_EQ(dev_->busy_slots(0), 0);
+  EXPECT_EQ(prd(px::kSact), 2u);  // slot 0 reported done, slot 1 left for error handling
+  EXPECT_EQ(tfd_status(), ata::st::kDrdy | ata::st::kErr);
+  EXPECT_EQ(tfd_error(), ata::err::kIdnf);
+  restart();
+  EXPECT_EQ(prd(px::kSact), 0u);
+}
+
 TEST_F(AhciTest, HostileCommandStructures) {
   start_port();
   uint64_t buf = ram_.alloc(4096, 512);

@@ -133,6 +133,16 @@ class IdeTest : public ::testing::Test {
     bm_out(bm::kCommand, static_cast<uint8_t>((read ? bm::kCmdToMemory : 0) | bm::kCmdStart));
   }
   void run() { testing::pump(io_, *disk_); }
+  // Rebuilds the controller with `slave` as primary slave next to the master.
+  void with_slave(TestDisk& slave) {
+    dev_.reset();
+    dev_ = std::make_unique<IdeController>(
+        ram_.memory, std::array<IdeDisk, 4>{IdeDisk{disk_->backend.get(), {}}, IdeDisk{slave.backend.get(), {}},
+                                            IdeDisk{}, IdeDisk{}});
+    dev_->set_io_thread_hook(&io_);
+    dev_->connect_channel_irq(0, &irq14_);
+    cfg_write(pci::reg::kCommand, pci::cmd::kIoSpace | pci::cmd::kBusMaster, 2);
+  }
   std::vector<uint8_t> guest(uint64_t a, size_t n) {
     auto* p = ram_.ptr(a, n);
     return {p, p + n};
@@ -489,6 +499,28 @@ TEST_F(IdeTest, SoftResetDuringDmaThenNewCommand) {
   EXPECT_EQ(page[510], 0xA5);
 }
 
+// Found by tests/fuzz/ide_fuzzer. A command written while an aborted request is still in the
+// backend waits for it; it belongs to the device it was written to. It used to run on whatever
+// device was selected when the old request came back: with the (absent) slave selected by then
+// it was dropped and the master stayed BSY for good.
+TEST_F(IdeTest, DeferredCommandRunsOnTheDeviceItWasWrittenTo) {
+  uint64_t buf = ram_.alloc(4096, 512);
+  dma(ata::op::kReadDma, 0, 8, true, {{buf, 4096, true}});
+  io_.run();
+  EXPECT_TRUE(dev_->busy(0));
+  control(ctl::kSrst);
+  control(0);
+  out(reg::kDevice, 0xA0);
+  out(reg::kStatus, ata::op::kIdentifyDevice);  // deferred behind the aborted read
+  EXPECT_EQ(alt() & ata::st::kBsy, ata::st::kBsy);
+  out(reg::kDevice, 0xB0);  // the host looks at the (absent) slave meanwhile
+  run();
+  out(reg::kDevice, 0xA0);
+  EXPECT_EQ(in(reg::kStatus), ata::st::kReady | ata::st::kDrq);
+  auto page = read_sector_pio();
+  EXPECT_EQ(page[510], 0xA5);
+}
+
 TEST_F(IdeTest, BmidePortHonoursIoEnable) {
   dev_->bmide().write(4, std::span<const uint8_t>(std::array<uint8_t, 4>{0x10, 0x20, 0, 0}.data(), 4));
   uint8_t b[4] = {};
@@ -514,6 +546,53 @@ TEST_F(IdeTest, SecondaryChannelWithDisk) {
   out(reg::kStatus, ata::op::kIdleImmediate, 1);
   EXPECT_TRUE(irq15_.level);
   EXPECT_FALSE(irq14_.level);
+}
+
+// Found by tests/fuzz/ide_fuzzer. A channel runs one command at a time. A command written for
+// the other device while the selected one still has a command in progress (the host must wait;
+// here a DMA read waiting for the bus master) used to replace the channel's command: the first
+// device then stayed BSY with nothing in flight until a reset. It is ignored now, like any
+// command written while the channel is busy.
+TEST_F(IdeTest, CommandForTheOtherDeviceWhileOneIsInProgressIsIgnored) {
+  TestDisk slave(kDiskSize);
+  with_slave(slave);
+  uint64_t a = ram_.alloc(512, 512);
+  set_prdt({{a, 512, true}});
+  bm_out(bm::kCommand, bm::kCmdToMemory);
+  command28(ata::op::kReadDma, 5, 1);  // master: BSY until the bus master starts
+  EXPECT_EQ(alt(), ata::st::kBsy | ata::st::kDrdy);
+  out(reg::kDevice, 0xF0);  // the host selects the slave anyway
+  EXPECT_EQ(alt(), ata::st::kReady);
+  out(reg::kStatus, ata::op::kFlushCache);
+  EXPECT_EQ(io_.posts, 0u);  // ignored
+  out(reg::kDevice, 0xE0);
+  bm_out(bm::kCommand, bm::kCmdToMemory | bm::kCmdStart);
+  run();
+  EXPECT_EQ(in(reg::kStatus), ata::st::kReady);  // the master's read finished
+  EXPECT_EQ(guest(a, 512), file_pattern(5, 1));
+  dev_.reset();  // before `slave` goes away
+}
+
+// The same rule for a command waiting behind an aborted request: a second one, for the other
+// device, is ignored rather than replacing the first (which left the master BSY for good).
+TEST_F(IdeTest, CommandForTheOtherDeviceWhileOneWaitsIsIgnored) {
+  TestDisk slave(kDiskSize);
+  with_slave(slave);
+  uint64_t buf = ram_.alloc(4096, 512);
+  dma(ata::op::kReadDma, 0, 8, true, {{buf, 4096, true}});
+  io_.run();
+  control(ctl::kSrst);
+  control(0);
+  out(reg::kDevice, 0xA0);
+  out(reg::kStatus, ata::op::kIdentifyDevice);  // waits for the aborted read
+  out(reg::kDevice, 0xB0);
+  out(reg::kStatus, ata::op::kFlushCache);  // ignored
+  EXPECT_EQ(alt(), ata::st::kReady);
+  run();
+  out(reg::kDevice, 0xA0);
+  EXPECT_EQ(in(reg::kStatus), ata::st::kReady | ata::st::kDrq);  // the master's IDENTIFY ran
+  EXPECT_EQ(read_sector_pio()[510], 0xA5);
+  dev_.reset();  // before `slave` goes away
 }
 
 TEST_F(IdeTest, RandomRegisterTrafficNeverCrashes) {
