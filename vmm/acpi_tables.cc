@@ -1,10 +1,14 @@
 #include "vmm/acpi_tables.h"
 
-#include <array>
 #include <cstring>
+#include <set>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
+#include "devices/pci/bar_allocator.h"
+#include "devices/pci/pci_bus.h"
+#include "vmm/aml.h"
 #include "vmm/mp_table.h"
 
 namespace vmm {
@@ -72,67 +76,96 @@ class Table {
 
 uint64_t align16(uint64_t v) { return (v + 15) & ~uint64_t{15}; }
 
-// AML (ACPI 6.x, section 20) is hand-encoded here: the DSDT only needs a scope with two devices.
+// Device (NAME) { Name (_HID, EisaId (hid)) Name (_CRS, ResourceTemplate () { IO, IRQNoFlags }) }
+aml::Bytes legacy_device(std::string_view name, std::string_view hid, uint16_t port,
+                         uint8_t length, uint8_t alignment, unsigned irq) {
+  return aml::device(
+      name, aml::join({aml::name("_HID", aml::eisa_id(hid)),
+                       aml::name("_CRS", aml::resource_template(
+                                             {aml::res::io(port, port, alignment, length),
+                                              aml::res::irq_no_flags(irq)}))}));
+}
 
-// PkgLength: the length of what follows including the PkgLength bytes themselves.
-std::vector<uint8_t> aml_package(uint8_t opcode_byte, const std::vector<uint8_t>& body,
-                                 bool ext_opcode = false) {
-  std::vector<uint8_t> out;
-  if (ext_opcode) out.push_back(0x5B);
-  out.push_back(opcode_byte);
-  const size_t one = body.size() + 1, two = body.size() + 2;
-  if (one < 0x40) {
-    out.push_back(static_cast<uint8_t>(one));
-  } else if (two < 0x1000) {
-    out.push_back(static_cast<uint8_t>(0x40 | (two & 0x0F)));
-    out.push_back(static_cast<uint8_t>(two >> 4));
-  } else {
-    throw std::length_error("AML package too large");
+// The interrupt link device of one IOAPIC pin: "GS16" for GSI 16.
+std::string link_name(unsigned gsi) {
+  return "GS" + std::to_string(gsi / 10) + std::to_string(gsi % 10);
+}
+
+// A PCI interrupt link (PNP0C0F) fixed to one GSI. A _PRT entry that names a GSI directly is
+// level triggered and active LOW by definition (ACPI 6.5 section 6.2.13); our lines are level
+// triggered and active high (KVM_IRQ_LINE level 1 = asserted; the MP table says so too), which
+// only a link's Interrupt descriptor can express. Exclusive: KVM_IRQ_LINE has one source per
+// GSI, so the VMM never shares a pin. _SRS accepts the only setting _PRS offers.
+aml::Bytes interrupt_link(unsigned gsi) {
+  const aml::Bytes irq = aml::resource_template({aml::res::extended_interrupt(
+      gsi, aml::res::Trigger::kLevel, aml::res::Polarity::kActiveHigh,
+      aml::res::Sharing::kExclusive)});
+  return aml::device(link_name(gsi),
+                     aml::join({aml::name("_HID", aml::eisa_id("PNP0C0F")),
+                                aml::name("_UID", aml::integer(gsi)), aml::name("_PRS", irq),
+                                aml::name("_CRS", irq), aml::method("_SRS", 1, {})}));
+}
+
+// \_SB.PCI0: PCI bus 0 behind configuration mechanism #1 (PNP0A03: conventional PCI, no
+// MMCONFIG). _CRS: the bus numbers, the configuration ports as consumed, and as windows the
+// rest of the I/O space and the 32-bit MMIO window BarAllocator hands out BARs from.
+aml::Bytes pci_host_bridge(const std::vector<MpPciInterrupt>& interrupts) {
+  using namespace devices::pci;
+  constexpr uint16_t kConfigEnd = kConfigIoPort + kConfigIoSize - 1;
+  static_assert(kMmio32WindowEnd <= 0x1'0000'0000 && kMmio32WindowStart < kMmio32WindowEnd);
+  const aml::Bytes crs = aml::resource_template({
+      aml::res::word_bus_number(0, 0xFF),
+      aml::res::io(kConfigIoPort, kConfigIoPort, 1, kConfigIoSize),
+      aml::res::word_io(0x0000, kConfigIoPort - 1),
+      aml::res::word_io(kConfigEnd + 1, 0xFFFF),
+      aml::res::dword_memory(static_cast<uint32_t>(kMmio32WindowStart),
+                             static_cast<uint32_t>(kMmio32WindowEnd - 1)),
+  });
+  // _PRT entries: { address (slot << 16 | 0xFFFF = any function), pin (0 = INTA#), source
+  // (the link device), source index (0: the link has one interrupt) }.
+  std::vector<aml::Bytes> routes;
+  for (const MpPciInterrupt& i : interrupts) {
+    routes.push_back(aml::package({aml::dword(uint32_t{i.slot} << 16 | 0xFFFF),
+                                   aml::integer(i.pin),
+                                   aml::name_string("\\_SB." + link_name(i.ioapic_pin)),
+                                   aml::integer(0)}));
   }
-  out.insert(out.end(), body.begin(), body.end());
-  return out;
+  return aml::device(
+      "PCI0", aml::join({aml::name("_HID", aml::eisa_id("PNP0A03")),
+                         aml::name("_UID", aml::integer(0)), aml::name("_SEG", aml::integer(0)),
+                         aml::name("_BBN", aml::integer(0)), aml::name("_ADR", aml::integer(0)),
+                         aml::name("_CRS", crs), aml::name("_PRT", aml::package(routes))}));
 }
 
-// Device (NAME) { Name (_HID, EisaId (...)) Name (_CRS, Buffer () { resources }) }
-std::vector<uint8_t> aml_device(const char (&name)[5], const std::array<uint8_t, 4>& eisa_id,
-                                const std::vector<uint8_t>& resources) {
-  std::vector<uint8_t> body(name, name + 4);
-  const std::vector<uint8_t> hid = {0x08, '_', 'H', 'I', 'D', 0x0C};  // Name, DWordConst
-  body.insert(body.end(), hid.begin(), hid.end());
-  body.insert(body.end(), eisa_id.begin(), eisa_id.end());
-  const std::vector<uint8_t> crs_name = {0x08, '_', 'C', 'R', 'S'};
-  body.insert(body.end(), crs_name.begin(), crs_name.end());
-  std::vector<uint8_t> buffer = {0x0A, static_cast<uint8_t>(resources.size())};  // ByteConst size
-  buffer.insert(buffer.end(), resources.begin(), resources.end());
-  const std::vector<uint8_t> crs = aml_package(0x11, buffer);  // BufferOp
-  body.insert(body.end(), crs.begin(), crs.end());
-  return aml_package(0x82, body, /*ext_opcode=*/true);  // DeviceOp
+// Scope (\_SB) { COM1 (PNP0501, 0x3F8/8, IRQ 4), RTC (PNP0B00, 0x70/2, IRQ 8)[, PCI0 and one
+// interrupt link per IOAPIC pin it routes to] }. On a hardware-reduced machine Linux has no
+// legacy ISA IRQs, so devices that interrupt must be described here for their IRQs to be
+// routed through the IOAPIC.
+aml::Bytes dsdt_aml(const AcpiConfig& config) {
+  aml::Bytes terms = aml::join({legacy_device("COM1", "PNP0501", 0x3F8, 8, 8, 4),
+                                legacy_device("RTC_", "PNP0B00", 0x70, 2, 1, 8)});
+  if (config.pci) {
+    // Pins 0-15 are ISA IRQs (edge, active high); a pin routed twice would not be Exclusive.
+    std::set<unsigned> gsis;
+    for (const MpPciInterrupt& i : config.pci_interrupts) {
+      if (i.slot == 0 || i.slot >= devices::pci::kSlotsPerBus || i.pin > 3 ||
+          i.ioapic_pin < 16 || i.ioapic_pin >= kIoApicPins || !gsis.insert(i.ioapic_pin).second) {
+        throw std::invalid_argument("ACPI: bad PCI interrupt route");
+      }
+    }
+    const aml::Bytes bridge = pci_host_bridge(config.pci_interrupts);
+    terms.insert(terms.end(), bridge.begin(), bridge.end());
+    for (unsigned gsi : gsis) {
+      const aml::Bytes link = interrupt_link(gsi);
+      terms.insert(terms.end(), link.begin(), link.end());
+    }
+  }
+  return aml::scope("\\_SB", terms);
 }
 
-// Small resource descriptors: IO (Decode16, base, base, 1, length) and IRQNoFlags () {irq}.
-std::vector<uint8_t> io_and_irq(uint16_t base, uint8_t length, uint8_t alignment, unsigned irq) {
-  const uint16_t mask = static_cast<uint16_t>(1u << irq);
-  return {0x47, 0x01, static_cast<uint8_t>(base), static_cast<uint8_t>(base >> 8),
-          static_cast<uint8_t>(base), static_cast<uint8_t>(base >> 8), alignment, length,
-          0x22, static_cast<uint8_t>(mask), static_cast<uint8_t>(mask >> 8),
-          0x79, 0x00};  // end tag
-}
-
-// Scope (\_SB) { COM1 (PNP0501, 0x3F8/8, IRQ 4), RTC (PNP0B00, 0x70/2, IRQ 8) }.
-// On a hardware-reduced machine Linux has no legacy ISA IRQs, so devices that interrupt must be
-// described here for their IRQs to be routed through the IOAPIC.
-std::vector<uint8_t> dsdt_aml() {
-  std::vector<uint8_t> scope = {'\\', '_', 'S', 'B', '_'};
-  const auto com1 = aml_device("COM1", {0x41, 0xD0, 0x05, 0x01}, io_and_irq(0x3F8, 8, 8, 4));
-  const auto rtc = aml_device("RTC_", {0x41, 0xD0, 0x0B, 0x00}, io_and_irq(0x70, 2, 1, 8));
-  scope.insert(scope.end(), com1.begin(), com1.end());
-  scope.insert(scope.end(), rtc.begin(), rtc.end());
-  return aml_package(0x10, scope);  // ScopeOp
-}
-
-std::vector<uint8_t> build_dsdt() {
+std::vector<uint8_t> build_dsdt(const AcpiConfig& config) {
   Table t("DSDT", 2);
-  for (uint8_t b : dsdt_aml()) t.u8(b);
+  for (uint8_t b : dsdt_aml(config)) t.u8(b);
   return t.finish();
 }
 
@@ -186,7 +219,7 @@ AcpiTables build_acpi_tables(const AcpiConfig& config, uint64_t base) {
   if (config.cpus == 0 || config.cpus > 254) throw std::invalid_argument("ACPI: bad CPU count");
   const uint64_t rsdp_at = base;
   const uint64_t dsdt_at = align16(rsdp_at + acpi::kRsdpSize);
-  const std::vector<uint8_t> dsdt = build_dsdt();
+  const std::vector<uint8_t> dsdt = build_dsdt(config);
   const uint64_t fadt_at = align16(dsdt_at + dsdt.size());
   const std::vector<uint8_t> fadt = build_fadt(dsdt_at);
   const uint64_t madt_at = align16(fadt_at + fadt.size());

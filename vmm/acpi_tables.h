@@ -8,11 +8,19 @@
 #include <cstdint>
 #include <vector>
 
+#include "vmm/mp_table.h"
+
 namespace vmm {
 
 struct AcpiConfig {
   unsigned cpus = 1;
   uint8_t ioapic_id = 0;
+  // With PCI: the DSDT gets a host bridge \_SB.PCI0 for bus 0 (configuration mechanism #1, the
+  // 32-bit MMIO window of devices/pci) whose _PRT routes each element of pci_interrupts to its
+  // IOAPIC pin, level triggered and active high. The same list the MP table gets, so that
+  // both tables always describe the same wiring.
+  bool pci = false;
+  std::vector<MpPciInterrupt> pci_interrupts;
 };
 
 struct AcpiTables {

@@ -122,8 +122,10 @@ int run_machine(const Options& options, const RunSettings& settings) {
                build_mp_table(mp_config, static_cast<uint32_t>(layout::kEbdaStart)));
   std::optional<uint64_t> rsdp;
   if (options.acpi) {
-    const AcpiTables acpi =
-        build_acpi_tables({options.vcpus, mp_ioapic_id(options.vcpus)}, layout::kBiosStart);
+    // PCI routing from mp_config, so the two tables cannot disagree.
+    const AcpiConfig acpi_config{options.vcpus, mp_ioapic_id(options.vcpus), mp_config.pci,
+                                 mp_config.pci_interrupts};
+    const AcpiTables acpi = build_acpi_tables(acpi_config, layout::kBiosStart);
     memory.write(layout::kBiosStart, acpi.bytes);
     rsdp = acpi.rsdp_address;
   }
@@ -172,7 +174,8 @@ int run_machine(const Options& options, const RunSettings& settings) {
   std::function<void()> check_com1_irq = [&] {
     if (com1->resend_unacknowledged_interrupt()) {
       ++com1_interrupts_resent;
-      if (com1_interrupts_resent == 1 || settings.debug) {
+      // Said at exit otherwise: a line in the middle of the guest's console would split its lines.
+      if (settings.debug) {
         std::fprintf(stderr, "vmm: COM1 interrupt not taken by the guest for 100 ms; raised again\n");
       }
     }
@@ -242,6 +245,10 @@ int run_machine(const Options& options, const RunSettings& settings) {
   }  // I/O thread joined here
   loop.run_pending();  // e.g. a boot-marker report posted just before the exit
   if (serial_out) serial_out->flush();
+  if (com1_interrupts_resent > 0) {
+    std::fprintf(stderr, "vmm: COM1: re-sent %u interrupt(s) the guest had not taken for 100 ms\n",
+                 com1_interrupts_resent);
+  }
   // Always say why: a reset or a triple fault also ends with status 0.
   std::fprintf(stderr, "vmm: exiting with status %d: %s\n", status, exit_request.reason().c_str());
   return status;

@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 
+#include "devices/pci/bar_allocator.h"
+#include "vmm/aml.h"
 #include "vmm/mp_table.h"
 
 namespace vmm {
@@ -131,6 +133,106 @@ TEST(AcpiTables, DsdtDescribesCom1AndRtcWithTheirIrqs) {
   ASSERT_EQ(dsdt[37] >> 6, 1);
   const size_t pkg_length = (dsdt[37] & 0x0F) | (size_t{dsdt[38]} << 4);
   EXPECT_EQ(36u + 1u + pkg_length, dsdt.size());
+}
+
+// Two virtio functions and AHCI, as vmm/drives.cc wires them: slot n, INTA#, GSI 15 + n.
+AcpiConfig with_pci(unsigned cpus) {
+  AcpiConfig c{cpus, static_cast<uint8_t>(cpus)};
+  c.pci = true;
+  c.pci_interrupts = {{1, 0, 16}, {2, 0, 17}, {3, 0, 18}};
+  return c;
+}
+
+// PkgLength at `at` (ACPI 6.5 section 20.2.4): {value, bytes it takes}.
+std::pair<size_t, size_t> pkg_length_at(const std::vector<uint8_t>& b, size_t at) {
+  const unsigned follow = b[at] >> 6;
+  if (follow == 0) return {b[at] & 0x3F, 1};
+  size_t v = b[at] & 0x0F;
+  for (unsigned i = 0; i < follow; ++i) v |= size_t{b[at + 1 + i]} << (4 + 8 * i);
+  return {v, 1 + follow};
+}
+
+TEST(AcpiTables, DsdtHasNoPciHostBridgeWithoutPci) {
+  const auto dsdt = walk(build_acpi_tables({1, 1}, kBase)).at("DSDT");
+  EXPECT_FALSE(contains(dsdt, {'P', 'C', 'I', '0'}));
+  EXPECT_FALSE(contains(dsdt, {0x41, 0xD0, 0x0A, 0x03}));
+}
+
+TEST(AcpiTables, DsdtDescribesPciHostBridge) {
+  const auto dsdt = walk(build_acpi_tables(with_pci(2), kBase)).at("DSDT");
+  EXPECT_EQ(byte_sum(dsdt.data(), dsdt.size()), 0);
+  // Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) Name (_UID, Zero) Name (_SEG, Zero)
+  // Name (_BBN, Zero) Name (_ADR, Zero) ... }
+  EXPECT_TRUE(contains(dsdt, {'P', 'C', 'I', '0', 0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0,
+                              0x0A, 0x03, 0x08, '_', 'U', 'I', 'D', 0x00, 0x08, '_', 'S', 'E',
+                              'G', 0x00, 0x08, '_', 'B', 'B', 'N', 0x00, 0x08, '_', 'A', 'D',
+                              'R', 0x00, 0x08, '_', 'C', 'R', 'S', 0x11}));
+  // Bus numbers 0-255; config ports consumed; I/O windows around them.
+  EXPECT_TRUE(contains(dsdt, {0x88, 0x0D, 0x00, 0x02, 0x0C, 0x00, 0, 0, 0, 0, 0xFF, 0}));
+  EXPECT_TRUE(contains(dsdt, {0x47, 0x01, 0xF8, 0x0C, 0xF8, 0x0C, 0x01, 0x08}));
+  EXPECT_TRUE(contains(dsdt, {0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0, 0, 0, 0, 0xF7, 0x0C}));
+  EXPECT_TRUE(contains(dsdt, {0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0, 0, 0x00, 0x0D, 0xFF, 0xFF}));
+  // The memory window is BarAllocator's.
+  EXPECT_TRUE(contains(dsdt, aml::res::dword_memory(
+                                 static_cast<uint32_t>(devices::pci::kMmio32WindowStart),
+                                 static_cast<uint32_t>(devices::pci::kMmio32WindowEnd - 1))));
+  // The Scope's PkgLength covers exactly the rest of the table.
+  ASSERT_EQ(dsdt[36], 0x10);
+  EXPECT_EQ(36u + 1u + pkg_length_at(dsdt, 37).first, dsdt.size());
+}
+
+TEST(AcpiTables, PrtRoutesEachWiredPinThroughAnActiveHighLevelLink) {
+  const AcpiConfig config = with_pci(1);
+  const auto dsdt = walk(build_acpi_tables(config, kBase)).at("DSDT");
+  // Name (_PRT, Package (3) { ... })
+  const std::vector<uint8_t> prt = {0x08, '_', 'P', 'R', 'T', 0x12};
+  const auto at = std::search(dsdt.begin(), dsdt.end(), prt.begin(), prt.end());
+  ASSERT_NE(at, dsdt.end());
+  const size_t pkg = static_cast<size_t>(at - dsdt.begin()) + prt.size();
+  const size_t count_at = pkg + pkg_length_at(dsdt, pkg).second;
+  EXPECT_EQ(dsdt[count_at], config.pci_interrupts.size());
+  for (const MpPciInterrupt& i : config.pci_interrupts) {
+    const uint8_t d0 = static_cast<uint8_t>('0' + i.ioapic_pin / 10);
+    const uint8_t d1 = static_cast<uint8_t>('0' + i.ioapic_pin % 10);
+    // Package (4) { 0x000nFFFF, Zero (INTA#), \_SB.GSnn, Zero }
+    EXPECT_TRUE(contains(dsdt, {0x12, 0x13, 0x04, 0x0C, 0xFF, 0xFF, i.slot, 0x00, 0x00, 0x5C,
+                                0x2E, '_', 'S', 'B', '_', 'G', 'S', d0, d1, 0x00}))
+        << int{i.slot};
+    // Device (GSnn) { _HID PNP0C0F, _UID nn, _PRS/_CRS Interrupt (ResourceConsumer, Level,
+    // ActiveHigh, Exclusive) { nn }, Method (_SRS, 1) {} }
+    EXPECT_TRUE(contains(dsdt, {'G', 'S', d0, d1, 0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0,
+                                0x0C, 0x0F, 0x08, '_', 'U', 'I', 'D', 0x0A, i.ioapic_pin}));
+    const std::vector<uint8_t> irq = {0x89, 0x06, 0x00, 0x01, 0x01, i.ioapic_pin, 0, 0, 0};
+    for (const char* obj : {"_PRS", "_CRS"}) {
+      std::vector<uint8_t> named = {0x08, uint8_t(obj[0]), uint8_t(obj[1]), uint8_t(obj[2]),
+                                    uint8_t(obj[3]), 0x11, 0x0E, 0x0A, 0x0B};
+      named.insert(named.end(), irq.begin(), irq.end());
+      named.insert(named.end(), {0x79, 0x00});
+      EXPECT_TRUE(contains(dsdt, named)) << obj << " of GSI " << int{i.ioapic_pin};
+    }
+  }
+  EXPECT_TRUE(contains(dsdt, {0x14, 0x06, '_', 'S', 'R', 'S', 0x01}));
+}
+
+TEST(AcpiTables, PciWithoutInterruptsHasAnEmptyPrt) {
+  AcpiConfig config{1, 1};
+  config.pci = true;
+  const auto dsdt = walk(build_acpi_tables(config, kBase)).at("DSDT");
+  EXPECT_TRUE(contains(dsdt, {0x08, '_', 'P', 'R', 'T', 0x12, 0x02, 0x00}));
+  EXPECT_FALSE(contains(dsdt, {0x41, 0xD0, 0x0C, 0x0F}));  // no link devices
+}
+
+TEST(AcpiTables, RejectsBadPciRoutes) {
+  // Slot 0 is the host bridge; slots, pins and IOAPIC pins out of range; ISA IRQ 11; a GSI
+  // routed twice (KVM_IRQ_LINE has one source per GSI, and the links say Exclusive).
+  for (std::vector<MpPciInterrupt> bad : std::vector<std::vector<MpPciInterrupt>>{
+           {{0, 0, 16}}, {{32, 0, 16}}, {{1, 4, 16}}, {{1, 0, 24}}, {{1, 0, 11}},
+           {{1, 0, 16}, {2, 0, 16}}}) {
+    AcpiConfig config{1, 1};
+    config.pci = true;
+    config.pci_interrupts = bad;
+    EXPECT_THROW(build_acpi_tables(config, kBase), std::invalid_argument);
+  }
 }
 
 TEST(AcpiTables, RejectsBadCpuCounts) {
