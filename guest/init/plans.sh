@@ -25,7 +25,8 @@ declare -A opt=([plan]=boot [disks]= [fio_size]=8M [zoned_nullb]=0 [settle]=0.5 
                 [blktests_exclude]=dm/001 [blktests_device_only]=1 [zonefs_tests]=)
 for word in $(cat /proc/cmdline); do
   case $word in
-    *=*) k=${word%%=*}; [ -n "${opt[$k]+x}" ] && opt[$k]=${word#*=} ;;
+    # Every key=value is kept: plan files (plan-*.sh) read their own with ${opt[key]:-default}.
+    *=*) k=${word%%=*}; [ -n "$k" ] && opt[$k]=${word#*=} ;;
   esac
 done
 
@@ -123,6 +124,7 @@ plan_boot() {
          "lbs=$(sysq $d logical_block_size) pbs=$(sysq $d physical_block_size)" \
          "max_open=$(sysq $d max_open_zones) max_active=$(sysq $d max_active_zones)" \
          "discard_max=$(sysq $d discard_max_bytes) ro=$(<"/sys/block/$d/ro")" \
+         "hw_queues=$(ls -d /sys/block/$d/mq/*/ 2>/dev/null | wc -l)" \
          "model=$(tr -d ' ' 2>/dev/null < /sys/block/$d/device/model || echo -)"
   done
   result boot pass "kernel $(uname -r), $(nproc) cpus, ${mem} KiB, disks: $(blockdevs | tr '\n' ' ')"
@@ -288,9 +290,48 @@ plan_zoned() {
 }
 
 # ------------------------------------------------------------------ plan: blktests
+# What blktests (and zonefs-tests) expect from a distribution but the initramfs lacks:
+# - zgrep: blktests' _get_kernel_option reads /boot/config-$(uname -r) with zgrep; without it
+#   every _have_kernel_option check fails ("kernel option X has not been enabled"), which
+#   silently turns the whole zbd group (BLK_DEV_ZONED) into "not run". A small shim does:
+#   grep, or gzip -dc | grep when the file ends in .gz.
+# - debugfs mounted (block/036 and the null_blk based tests look for it).
+suite_prereqs() {
+  if ! command -v zgrep > /dev/null; then
+    mkdir -p /usr/local/bin
+    printf '%s\n' '#!/bin/bash' '# kvmm guest zgrep shim (see plans.sh suite_prereqs)' \
+      'f=${!#}' \
+      'case $f in *.gz) gzip -dc -- "$f" | grep "${@:1:$#-1}" ;; *) exec grep "$@" ;; esac' \
+      > /usr/local/bin/zgrep
+    chmod 755 /usr/local/bin/zgrep
+  fi
+  if [ -d /sys/kernel/debug ] && ! grep -q ' /sys/kernel/debug ' /proc/mounts; then
+    mount -t debugfs debugfs /sys/kernel/debug 2> /dev/null
+  fi
+}
+
+# Fills the associative array named $1 from ./check's output on stdin: "group/nnn@dev" (or
+# "group/nnn" for NODEV tests) -> the indented reason lines under its "[not run]" line, joined
+# with "; " (the result files only say "not run").
+blktests_skip_reasons() {
+  local -n map=$1
+  local clean key=
+  while IFS= read -r clean; do
+    if [[ $clean =~ ^([a-z]+/[0-9]+)(\ =\>\ ([^ ]+))?\ .*\[not\ run\][[:space:]]*$ ]]; then
+      key=${BASH_REMATCH[1]}${BASH_REMATCH[3]:+@${BASH_REMATCH[3]}}
+      map[$key]=
+    elif [ -n "$key" ] && [[ $clean =~ ^\ {4,}([^ ].*)$ ]]; then
+      map[$key]+=${map[$key]:+; }${BASH_REMATCH[1]}
+    else
+      key=
+    fi
+  done
+}
+
 plan_blktests() {
   local root=/opt/blktests out=/tmp/blktests-out d devs=() groups excl f st name reason
   [ -x "$root/check" ] || { result blktests skip "/opt/blktests not in the image"; return; }
+  suite_prereqs
   # The zbd group reloads null_blk itself: a zoned_nullb=1 device would keep the module busy.
   if [ -d /sys/kernel/config/nullb/nullbZ ]; then
     note "removing nullbZ so blktests can reload null_blk"
@@ -312,7 +353,9 @@ plan_blktests() {
   groups=${opt[blktests_groups]//,/ }
   rm -rf "$out"
   # shellcheck disable=SC2086
-  (cd "$root" && ./check -o "$out" $groups) 2>&1 | sed 's/^/    | /'
+  (cd "$root" && ./check -o "$out" $groups) 2>&1 | tee /tmp/blktests-check.log | sed 's/^/    | /'
+  local -A why=()
+  blktests_skip_reasons why < <(sed 's/\x1b\[[0-9;]*m//g; s/\r//g' /tmp/blktests-check.log)
   # Every result file: OUT/<dev|nodev>/<group>/<nnn> with "status" (and "reason") lines.
   while IFS= read -r f; do
     st=$(sed -n 's/^status[[:space:]]*//p' "$f" | head -1)
@@ -322,7 +365,7 @@ plan_blktests() {
     case $st in
       pass) result "blktests-$name" pass ;;
       fail) result "blktests-$name" fail "${reason:-failed}" ;;
-      *) result "blktests-$name" skip "${st:-no status}" ;;
+      *) result "blktests-$name" skip "${st:-no status}${why[$name]:+: ${why[$name]}}" ;;
     esac
   done < <(find "$out" -mindepth 3 -maxdepth 3 -type f ! -name '*.*' 2>/dev/null | sort)
   [ -n "$(find "$out" -mindepth 3 -maxdepth 3 -type f ! -name '*.*' 2>/dev/null | head -1)" ] ||
@@ -334,6 +377,7 @@ plan_zonefs() {
   local root=/opt/zonefs-tools/tests d any= log rc line sel=() t
   for t in ${opt[zonefs_tests]//,/ }; do sel+=(-t "$t"); done
   [ -x "$root/zonefs-tests.sh" ] || { result zonefs-tests skip "/opt/zonefs-tools not in the image"; return; }
+  suite_prereqs
   for d in $(target_disks); do
     is_zoned "$d" || continue
     any=1
@@ -460,6 +504,11 @@ plan_shell() {
   result shell pass "shell exited"
 }
 
+# More plans, one file each (guest/init/plan-*.sh, copied next to this file).
+for f in /usr/lib/kvmm/plan-*.sh; do
+  [ -r "$f" ] && . "$f"
+done
+
 # ------------------------------------------------------------------ main
 load_modules
 [ "${opt[zoned_nullb]}" = 1 ] && make_zoned_nullb
@@ -480,10 +529,11 @@ for p in $plans; do
   before_pass=$(count pass); before_fail=$(count fail)
   t0=$(cut -d' ' -f1 /proc/uptime)
   note "plan $p starting at ${t0} s"
-  case $p in
-    boot|fio|zoned|blktests|zonefs|shell|readonly|discard|zonewrite|zonereport) "plan_$p" ;;
-    *) result "plan-$p" fail "unknown plan (boot|fio|zoned|blktests|zonefs|shell|readonly|discard|zonewrite|zonereport)" ;;
-  esac
+  if declare -F "plan_$p" > /dev/null; then
+    "plan_$p"
+  else
+    result "plan-$p" fail "unknown plan (known: $(declare -F | sed -n 's/^declare -f plan_//p' | tr '\n' ' '))"
+  fi
   echo "PLAN-DONE $p $(( $(count pass) - before_pass )) passed, $(( $(count fail) - before_fail )) failed"
 done
 [ "$nplans" -gt 1 ] && echo "PLAN-DONE ${opt[plan]} $(count pass) passed, $(count fail) failed"
