@@ -202,15 +202,5 @@ done
 image=$snap
 script=$(readlink -f "${BASH_SOURCE[0]}")
 
-start=$(date +%s)
-for attempt in 1 2; do
-  "$repo/tests/testhost/run" --timeout 3500 -- "$script" --inner "$vmm" "$image" "${run[@]}"
-  status=$?
-  [ "$status" -eq 125 ] && [ "$attempt" -eq 1 ] || break
-  echo "suites_test: the test host failed (125); retrying once"
-done
-echo "suites_test: scenarios '${run[*]}': status $status after $(( $(date +%s) - start )) s"
-[ "$status" -ne 124 ] || fail "timed out"
-[ "$status" -ne 125 ] || fail "the test host could not run the VMM"
-[ "$status" -eq 0 ] || fail "see the FAIL lines above"
-echo "PASS"
+. "$here/lib/host_side.sh"
+run_inner "suites_test: scenarios '${run[*]}'" 3500 "$script" "$vmm" "$image" "${run[@]}"
