@@ -169,7 +169,8 @@ int run_machine(const Options& options, const RunSettings& settings) {
   KvmIrqLine com1_irq(vm, devices::Uart16550::kCom1Irq);
   unsigned com1_interrupts_resent = 0;
   auto com1 = std::make_shared<devices::Uart16550>(com1_irq, serial_out.get());
-  // Safety net for a lost COM1 edge (the guest's tty would wait forever for THRE); see
+  // Safety net for a lost COM1 edge (the guest's tty would wait forever for THRE), and a
+  // diagnostic: a large count at exit means the guest stopped taking interrupts at all. See
   // Uart16550::resend_unacknowledged_interrupt. Re-armed every 100 ms on the I/O thread.
   std::function<void()> check_com1_irq = [&] {
     if (com1->resend_unacknowledged_interrupt()) {
