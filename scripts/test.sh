@@ -33,7 +33,8 @@ stage() {  # name command...
   echo "==== test stage: $name"
   "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+  # (bazel_test_summary.py may add ", N skipped")
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -1)
   rm -f "$log"
   if [ -z "$line" ]; then
     echo "test: stage $name printed no summary line (exit $rc); counted as one failure" >&2
