@@ -27,14 +27,9 @@ void run_ahci(benchmark::State& state, DiskKind kind) {
   const bool write = state.range(1) != 0;
   const bool ncq = state.range(2) != 0;
   const auto segments = static_cast<uint32_t>(state.range(3));
-  std::unique_ptr<BenchDisk> disk;
-  try {
-    disk = std::make_unique<BenchDisk>(kind);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
-  const bool wait = kind == DiskKind::kUringNone || kind == DiskKind::kUringWriteback;
+  std::unique_ptr<BenchDisk> disk = open_or_skip(state, kind);
+  if (!disk) return;
+  const bool wait = completes_asynchronously(kind);
   GuestRam ram;
   CountingMsi msi;
   Runner io;

@@ -126,4 +126,13 @@ uint64_t BenchDisk::bounce_heap_fallbacks() {
   return uring != nullptr ? uring->bounce_pool().heap_fallbacks() : 0;
 }
 
+std::unique_ptr<BenchDisk> open_or_skip(benchmark::State& state, DiskKind kind) {
+  try {
+    return std::make_unique<BenchDisk>(kind);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return nullptr;
+  }
+}
+
 }  // namespace bench

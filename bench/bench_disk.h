@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include <benchmark/benchmark.h>
+
 #include "block/backend.h"
 
 namespace bench {
@@ -38,6 +40,14 @@ class BenchDisk {
   DiskKind kind_;
   std::unique_ptr<block::Backend> backend_;
 };
+
+// The disk of one benchmark run, or null after telling `state` why it was skipped (e.g. no
+// O_DIRECT where the temp file lives).
+std::unique_ptr<BenchDisk> open_or_skip(benchmark::State& state, DiskKind kind);
+// Whether completions come from real asynchronous I/O, so reaping must wait for them.
+inline bool completes_asynchronously(DiskKind kind) {
+  return kind == DiskKind::kUringNone || kind == DiskKind::kUringWriteback;
+}
 
 // Where the benchmark data file lives: $TMPDIR or /var/tmp (not /tmp, often tmpfs).
 std::string bench_file_path();

@@ -22,14 +22,9 @@ namespace {
 void BM_IdeDma(benchmark::State& state, DiskKind kind) {
   const bool write = state.range(0) != 0;
   const auto segments = static_cast<uint32_t>(state.range(1));
-  std::unique_ptr<BenchDisk> disk;
-  try {
-    disk = std::make_unique<BenchDisk>(kind);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
-  const bool wait = kind == DiskKind::kUringNone || kind == DiskKind::kUringWriteback;
+  std::unique_ptr<BenchDisk> disk = open_or_skip(state, kind);
+  if (!disk) return;
+  const bool wait = completes_asynchronously(kind);
   GuestRam ram;
   CountingLine irq14;
   PostedRunner io;

@@ -23,14 +23,9 @@ void BM_VirtioBlk(benchmark::State& state, DiskKind kind) {
   const auto depth = static_cast<uint16_t>(state.range(0));
   const bool write = state.range(1) != 0;
   const auto segments = static_cast<uint32_t>(state.range(2));
-  std::unique_ptr<BenchDisk> disk;
-  try {
-    disk = std::make_unique<BenchDisk>(kind);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
-  const bool wait = kind == DiskKind::kUringNone || kind == DiskKind::kUringWriteback;
+  std::unique_ptr<BenchDisk> disk = open_or_skip(state, kind);
+  if (!disk) return;
+  const bool wait = completes_asynchronously(kind);
   GuestRam ram;
   CountingMsi msi;
   KickFlag hooks;
