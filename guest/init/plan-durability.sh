@@ -34,6 +34,9 @@ plan_crash() {
     fi
   done
   [ "$write" = 1 ] || return 0
+  # Before the first write: a boot that dies without this line has not touched the disks, so
+  # the host may simply run it again (tests/boot/crash_test.sh).
+  echo "CRASH-WRITING"
   for d in $(target_disks); do
     local mode=write
     is_zoned "$d" && mode=zwrite
@@ -42,7 +45,7 @@ plan_crash() {
         while IFS= read -r line; do echo "$d $line"; done ) &
     writers=$((writers + 1))
   done
-  echo "CRASH-WRITING $writers"
+  echo "CRASH-WRITERS $writers"
   wait   # until the host kills the VM
   result crash-write fail "the writers stopped before the host killed the VM"
 }
