@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "devices/acpi_pm.h"
 #include "devices/pci/bar_allocator.h"
 #include "devices/pci/pci_bus.h"
 #include "vmm/aml.h"
@@ -43,12 +44,13 @@ class Table {
     for (size_t i = 0; i < width; ++i) bytes_.push_back(i < s.size() ? s[i] : ' ');
   }
   void zeros(size_t n) { bytes_.insert(bytes_.end(), n, 0); }
-  // Generic Address Structure for a system I/O port.
-  void io_address(uint16_t port, uint8_t bit_width) {
+  // Generic Address Structure for a system I/O register of `bytes` bytes, accessed in
+  // `access_bytes` units (1, 2 or 4).
+  void io_address(uint16_t port, uint8_t bytes, uint8_t access_bytes) {
     u8(1);  // system I/O space
-    u8(bit_width);
+    u8(static_cast<uint8_t>(bytes * 8));
     u8(0);  // bit offset
-    u8(1);  // access size: byte
+    u8(access_bytes == 4 ? 3 : access_bytes);  // access size: 1 byte, 2 word, 3 dword
     u64(port);
   }
   template <typename T>
@@ -75,6 +77,7 @@ class Table {
 };
 
 uint64_t align16(uint64_t v) { return (v + 15) & ~uint64_t{15}; }
+uint64_t align64(uint64_t v) { return (v + 63) & ~uint64_t{63}; }
 
 // Device (NAME) { Name (_HID, EisaId (hid)) Name (_CRS, ResourceTemplate () { IO, IRQNoFlags }) }
 aml::Bytes legacy_device(std::string_view name, std::string_view hid, uint16_t port,
@@ -137,11 +140,14 @@ aml::Bytes pci_host_bridge(const std::vector<MpPciInterrupt>& interrupts) {
                          aml::name("_CRS", crs), aml::name("_PRT", aml::package(routes))}));
 }
 
-// Scope (\_SB) { COM1 (PNP0501, 0x3F8/8, IRQ 4), RTC (PNP0B00, 0x70/2, IRQ 8)[, PCI0 and one
-// interrupt link per IOAPIC pin it routes to] }. On a hardware-reduced machine Linux has no
-// legacy ISA IRQs, so devices that interrupt must be described here for their IRQs to be
-// routed through the IOAPIC.
+// Name (_S5, ...) and Scope (\_SB) { COM1 (PNP0501, 0x3F8/8, IRQ 4), RTC (PNP0B00, 0x70/2,
+// IRQ 8)[, PCI0 and one interrupt link per IOAPIC pin it routes to] }. _S5 is the only sleep
+// state: {SLP_TYPa, SLP_TYPb, reserved, reserved}, the value devices::AcpiPm powers off on.
 aml::Bytes dsdt_aml(const AcpiConfig& config) {
+  using devices::AcpiPm;
+  const aml::Bytes s5 = aml::name(
+      "_S5", aml::package({aml::integer(AcpiPm::kS5SleepType), aml::integer(AcpiPm::kS5SleepType),
+                           aml::integer(0), aml::integer(0)}));
   aml::Bytes terms = aml::join({legacy_device("COM1", "PNP0501", 0x3F8, 8, 8, 4),
                                 legacy_device("RTC_", "PNP0B00", 0x70, 2, 1, 8)});
   if (config.pci) {
@@ -160,7 +166,7 @@ aml::Bytes dsdt_aml(const AcpiConfig& config) {
       terms.insert(terms.end(), link.begin(), link.end());
     }
   }
-  return aml::scope("\\_SB", terms);
+  return aml::join({s5, aml::scope("\\_SB", terms)});
 }
 
 std::vector<uint8_t> build_dsdt(const AcpiConfig& config) {
@@ -169,29 +175,92 @@ std::vector<uint8_t> build_dsdt(const AcpiConfig& config) {
   return t.finish();
 }
 
-std::vector<uint8_t> build_fadt(uint64_t dsdt_address) {
+// Copies a Generic Address Structure for an I/O register to `offset` of the FADT.
+void put_io_address(Table& t, size_t offset, uint16_t port, uint8_t bytes, uint8_t access_bytes) {
+  Table gas;
+  gas.io_address(port, bytes, access_bytes);
+  std::memcpy(t.raw().data() + offset, gas.raw().data(), gas.size());
+}
+
+// A full (not hardware-reduced) PC: SCI on ISA IRQ 9, the PM1a event and control blocks and the
+// PM timer of devices::AcpiPm, each in both the 32-bit field and its X_ Generic Address
+// Structure; no PM1b/PM2 blocks, no GPE blocks (no general-purpose events).
+std::vector<uint8_t> build_fadt(uint64_t dsdt_address, uint64_t facs_address) {
+  using devices::AcpiPm;
+  using namespace acpi;
   Table t("FACP", 6);
-  t.zeros(acpi::kFadtSize - acpi::kHeaderSize);
+  t.zeros(kFadtSize - kHeaderSize);
+  // FIRMWARE_CTRL only: X_FIRMWARE_CTRL stays 0, so that ACPICA does not install the FACS twice.
+  t.put<uint32_t>(36, static_cast<uint32_t>(facs_address));
   t.put<uint32_t>(40, static_cast<uint32_t>(dsdt_address));  // DSDT (32-bit)
-  // IAPC_BOOT_ARCH: no VGA; no LEGACY_DEVICES/8042 bits, so Linux skips PS/2 probing. The CMOS
-  // RTC is present (bit 5 clear).
-  t.put<uint16_t>(acpi::kFadtBootArch, acpi::kBootArchNoVga);
-  t.put<uint32_t>(acpi::kFadtFlags, acpi::kFadtHwReduced | acpi::kFadtResetRegSupported);
+  t.put<uint16_t>(kFadtSciInt, AcpiPm::kSciIrq);
+  // SMI_CMD 0: no SMM to hand the hardware over, the machine is always in ACPI mode (ACPICA's
+  // acpi_hw_get_mode() returns ACPI mode when SMI_CMD is 0, without reading SCI_EN).
+  t.put<uint32_t>(kFadtSmiCmd, 0);
+  t.put<uint32_t>(kFadtPm1aEvtBlk, AcpiPm::kEventBlock);
+  t.put<uint32_t>(kFadtPm1aCntBlk, AcpiPm::kControlBlock);
+  t.put<uint32_t>(kFadtPmTmrBlk, AcpiPm::kTimerBlock);
+  t.put<uint8_t>(kFadtPm1EvtLen, AcpiPm::kEventBlockLength);
+  t.put<uint8_t>(kFadtPm1CntLen, AcpiPm::kControlBlockLength);
+  t.put<uint8_t>(kFadtPmTmrLen, AcpiPm::kTimerBlockLength);
+  // No C2/C3 (latencies above 100 and 1000 us mean "not supported").
+  t.put<uint16_t>(96, 101);
+  t.put<uint16_t>(98, 1001);
+  // IAPC_BOOT_ARCH: no VGA; no LEGACY_DEVICES/8042 bits, so Linux skips PS/2 probing (and
+  // LEGACY_DEVICES would only enable PnP BIOS probing; the ISA IRQs come with the 8259 the MADT
+  // announces). The CMOS RTC is present (bit 5 clear).
+  t.put<uint16_t>(kFadtBootArch, kBootArchNoVga);
+  // No fixed power/sleep buttons and no RTC wake status in PM1: nothing would ever raise them.
+  t.put<uint32_t>(kFadtFlags, kFadtWbinvd | kFadtPwrButton | kFadtSlpButton | kFadtFixRtc |
+                                  kFadtResetRegSupported);
   // RESET_REG: port 0xCF9, value 0x06 (RST_CPU | SYS_RST).
-  Table reset;
-  reset.io_address(0xCF9, 8);
-  std::memcpy(t.raw().data() + 116, reset.raw().data(), 12);
+  put_io_address(t, 116, 0xCF9, 1, 1);
   t.put<uint8_t>(128, 0x06);
   t.put<uint8_t>(131, 5);                 // FADT minor version (6.5)
   t.put<uint64_t>(140, dsdt_address);     // X_DSDT
+  // The status/enable and control registers are 16 bits wide, the timer 32.
+  put_io_address(t, kFadtXPm1aEvtBlk, AcpiPm::kEventBlock, AcpiPm::kEventBlockLength, 2);
+  put_io_address(t, kFadtXPm1aCntBlk, AcpiPm::kControlBlock, AcpiPm::kControlBlockLength, 2);
+  put_io_address(t, kFadtXPmTmrBlk, AcpiPm::kTimerBlock, AcpiPm::kTimerBlockLength, 4);
   std::memcpy(t.raw().data() + 268, "KVMMKVMM", 8);  // hypervisor vendor identity
   return t.finish();
+}
+
+// Firmware ACPI Control Structure (ACPI 6.5 section 5.2.10), required without HW_REDUCED_ACPI:
+// it holds the global lock (free: no firmware ever takes it) and the waking vector (none, no
+// S1-S4). No checksum.
+std::vector<uint8_t> build_facs() {
+  Table t;
+  t.text("FACS", 4);
+  t.u32(acpi::kFacsSize);
+  t.u32(0);  // hardware signature
+  t.u32(0);  // firmware waking vector
+  t.u32(0);  // global lock
+  t.u32(0);  // flags: no S4BIOS, no 64-bit wake
+  t.u64(0);  // X firmware waking vector
+  t.u8(2);   // version
+  t.zeros(3);
+  t.u32(0);  // OSPM flags
+  t.zeros(acpi::kFacsSize - t.size());
+  return std::move(t.raw());
+}
+
+// Interrupt Source Override: ISA IRQ `irq` is GSI `gsi` with MPS INTI `flags`.
+void interrupt_source_override(Table& t, uint8_t irq, uint32_t gsi, uint16_t flags) {
+  t.u8(2);
+  t.u8(10);
+  t.u8(0);  // bus: ISA
+  t.u8(irq);
+  t.u32(gsi);
+  t.u16(flags);
 }
 
 std::vector<uint8_t> build_madt(const AcpiConfig& config) {
   Table t("APIC", 5);
   t.u32(kLocalApicAddress);
-  t.u32(0);  // flags: no PCAT_COMPAT, the guest need not program the 8259s
+  // PCAT_COMPAT: KVM's in-kernel 8259 pair exists (KVM_CREATE_IRQCHIP), so Linux keeps the 16
+  // legacy IRQ numbers, and ISA IRQ n stays Linux IRQ n (ata_piix asks for 14 and 15).
+  t.u32(acpi::kMadtPcatCompat);
   for (unsigned cpu = 0; cpu < config.cpus; ++cpu) {
     t.u8(0);   // processor local APIC
     t.u8(8);
@@ -205,6 +274,11 @@ std::vector<uint8_t> build_madt(const AcpiConfig& config) {
   t.u8(0);
   t.u32(kIoApicAddress);
   t.u32(0);  // GSI base: ISA IRQ n = GSI n = pin n, KVM's default routing
+  // Without an override ISA IRQ n is GSI n, edge, active high: the MP table's routing, IRQ 0
+  // (the PIT, on pin 0 in KVM's default routing) included. Only the SCI differs from that, as
+  // in the MP table: level, active high (without an override, an SCI is level active LOW).
+  interrupt_source_override(t, devices::AcpiPm::kSciIrq, devices::AcpiPm::kSciIrq,
+                            kMpInterruptLevelActiveHigh);
   t.u8(4);   // local APIC NMI: LINT1 on all processors
   t.u8(6);
   t.u8(0xFF);
@@ -220,8 +294,10 @@ AcpiTables build_acpi_tables(const AcpiConfig& config, uint64_t base) {
   const uint64_t rsdp_at = base;
   const uint64_t dsdt_at = align16(rsdp_at + acpi::kRsdpSize);
   const std::vector<uint8_t> dsdt = build_dsdt(config);
-  const uint64_t fadt_at = align16(dsdt_at + dsdt.size());
-  const std::vector<uint8_t> fadt = build_fadt(dsdt_at);
+  const uint64_t facs_at = align64(dsdt_at + dsdt.size());
+  const std::vector<uint8_t> facs = build_facs();
+  const uint64_t fadt_at = align16(facs_at + facs.size());
+  const std::vector<uint8_t> fadt = build_fadt(dsdt_at, facs_at);
   const uint64_t madt_at = align16(fadt_at + fadt.size());
   const std::vector<uint8_t> madt = build_madt(config);
   const uint64_t xsdt_at = align16(madt_at + madt.size());
@@ -251,6 +327,7 @@ AcpiTables build_acpi_tables(const AcpiConfig& config, uint64_t base) {
   };
   place(rsdp_at, r);
   place(dsdt_at, dsdt);
+  place(facs_at, facs);
   place(fadt_at, fadt);
   place(madt_at, madt);
   place(xsdt_at, xsdt_bytes);

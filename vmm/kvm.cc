@@ -162,6 +162,12 @@ kvm_sregs KvmVcpu::get_sregs() const {
   return sregs;
 }
 
+uint32_t KvmVcpu::get_mp_state() const {
+  kvm_mp_state state{};
+  if (::ioctl(fd_.get(), KVM_GET_MP_STATE, &state) != 0) throw_errno("KVM_GET_MP_STATE");
+  return state.mp_state;
+}
+
 void KvmVcpu::set_sregs(const kvm_sregs& sregs) {
   if (::ioctl(fd_.get(), KVM_SET_SREGS, &sregs) != 0) throw_errno("KVM_SET_SREGS");
 }

@@ -58,6 +58,7 @@ class KvmVcpu {
   void set_regs(const kvm_regs& regs);
   kvm_sregs get_sregs() const;
   void set_sregs(const kvm_sregs& sregs);
+  uint32_t get_mp_state() const;  // KVM_MP_STATE_*
   void set_fpu(const kvm_fpu& fpu);
   // Sets each MSR; returns how many KVM accepted (it stops at the first it refuses).
   size_t set_msrs(const std::vector<kvm_msr_entry>& msrs);

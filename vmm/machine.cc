@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "devices/acpi_pm.h"
 #include "devices/boot_marker_port.h"
 #include "devices/cmos_rtc.h"
 #include "devices/i8042_reset.h"
@@ -195,6 +197,11 @@ int run_machine(const Options& options, const RunSettings& settings) {
   pio.add(devices::TestExitPort::kPort, 1, std::make_shared<devices::TestExitPort>(exit_request));
   pio.add(devices::BootMarkerPort::kPort, 1,
           std::make_shared<devices::BootMarkerPort>(exit_request));
+  // The fixed-feature PM registers the FADT points at (PM timer, ACPI power-off).
+  if (options.acpi) {
+    pio.add(devices::AcpiPm::kBase, devices::AcpiPm::kSize,
+            std::make_shared<devices::AcpiPm>(exit_request));
+  }
   // PCI bus + disks; destroyed (at return) after the threads are joined and the loop drained.
   DiskDevices disks(options.drives, vm, memory, loop, pio, mmio, reset_port);
 
@@ -202,11 +209,13 @@ int run_machine(const Options& options, const RunSettings& settings) {
   sigset_t host_signals;
   sigemptyset(&host_signals);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&host_signals, sig);
+  std::atomic<bool> host_signalled{false};
   UniqueFd signal_fd(::signalfd(-1, &host_signals, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!signal_fd.valid()) throw_errno("signalfd");
   loop.watch_readable(signal_fd.get(), [&] {
     signalfd_siginfo info{};
     if (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
+      host_signalled.store(true);
       exit_request.request_exit(128 + static_cast<int>(info.ssi_signo),
                                 std::string("host signal ") + strsignal(static_cast<int>(info.ssi_signo)));
     }
@@ -241,6 +250,14 @@ int run_machine(const Options& options, const RunSettings& settings) {
       status = exit_request.wait();
       // Writers blocked on a full output queue must not keep their vCPU from stopping.
       if (serial_out) serial_out->close();
+      if (host_signalled.load()) {
+        // Stopped from outside, typically by a harness whose guest stopped making progress:
+        // say what each vCPU was last doing.
+        for (auto& t : threads) {
+          t->stop();
+          std::fprintf(stderr, "vmm: %s\n", t->post_mortem().c_str());
+        }
+      }
     }  // vCPU threads stopped and joined here
     loop.stop();
   }  // I/O thread joined here

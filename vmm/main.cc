@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "vmm/command_line.h"
+#include "vmm/fatal_signal.h"
 #include "vmm/machine.h"
 
 int main(int argc, char** argv) {
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&host_signals, sig);
   pthread_sigmask(SIG_BLOCK, &host_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a closed stdout is reported by write(), not fatal
+  vmm::install_fatal_signal_reporter();
 
   vmm::RunSettings settings;
   settings.start = start;

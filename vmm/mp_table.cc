@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "devices/acpi_pm.h"
+
 namespace vmm {
 namespace {
 
@@ -112,11 +114,13 @@ std::vector<uint8_t> build_mp_table(const MpTableConfig& config, uint32_t addres
   ++entries;
 
   // ISA IRQ n is wired to IOAPIC pin n: that is how KVM's default GSI routing delivers the
-  // in-kernel PIT (IRQ 0) and KVM_IRQ_LINE(n). Flags 0 = bus-default polarity and trigger.
+  // in-kernel PIT (IRQ 0) and KVM_IRQ_LINE(n). Flags 0 = bus-default polarity and trigger
+  // (edge, active high), except for the ACPI SCI: level triggered, active high, as the MADT's
+  // override says (KVM_IRQ_LINE level 1 = asserted, as QEMU's machines describe their SCI).
   for (unsigned irq = 0; irq < kIsaIrqs; ++irq) {
     w.u8(kEntryIoInterrupt);
     w.u8(kIntTypeInt);
-    w.u16(0);
+    w.u16(irq == devices::AcpiPm::kSciIrq ? kMpInterruptLevelActiveHigh : 0);
     w.u8(isa_bus);
     w.u8(static_cast<uint8_t>(irq));
     w.u8(ioapic_id);
@@ -127,7 +131,7 @@ std::vector<uint8_t> build_mp_table(const MpTableConfig& config, uint32_t addres
   for (const MpPciInterrupt& pci : config.pci_interrupts) {
     w.u8(kEntryIoInterrupt);
     w.u8(kIntTypeInt);
-    w.u16(0x0D);
+    w.u16(kMpInterruptLevelActiveHigh);
     w.u8(kPciBusId);
     w.u8(static_cast<uint8_t>(pci.slot << 2 | (pci.pin & 3)));
     w.u8(ioapic_id);

@@ -12,6 +12,9 @@ namespace vmm {
 inline constexpr uint32_t kLocalApicAddress = 0xFEE00000;
 inline constexpr uint32_t kIoApicAddress = 0xFEC00000;
 inline constexpr unsigned kIoApicPins = 24;
+// Interrupt flags (MPS "INTI" encoding, which the MADT's Interrupt Source Override reuses):
+// bits 0-1 polarity, 2-3 trigger; 0 = the bus's default (ISA: edge, active high).
+inline constexpr uint16_t kMpInterruptLevelActiveHigh = 0x0D;
 
 // One PCI function's INTx pin wired to an IOAPIC pin (level triggered, active high, as KVM's
 // KVM_IRQ_LINE drives it).

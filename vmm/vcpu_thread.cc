@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -49,9 +50,64 @@ void VcpuThread::stop() {
 
 void VcpuThread::run_loop() {
   while (!stop_.load()) {
-    if (!vcpu_.run()) continue;  // interrupted: re-check stop_
+    in_kvm_run_.store(true, std::memory_order_relaxed);
+    const bool ran = vcpu_.run();
+    in_kvm_run_.store(false, std::memory_order_relaxed);
+    if (!ran) continue;  // interrupted: re-check stop_
+    const kvm_run& run = *vcpu_.run_state();
+    exits_.fetch_add(1, std::memory_order_relaxed);
+    last_exit_reason_.store(run.exit_reason, std::memory_order_relaxed);
+    last_exit_detail_.store(run.exit_reason == KVM_EXIT_IO     ? run.io.port
+                            : run.exit_reason == KVM_EXIT_MMIO ? static_cast<uint32_t>(run.mmio.phys_addr)
+                                                               : 0,
+                            std::memory_order_relaxed);
+    last_exit_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count(),
+                        std::memory_order_relaxed);
     if (!handle_exit()) return;
   }
+}
+
+std::string VcpuThread::post_mortem() const {
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  const int64_t last = last_exit_ns_.load();
+  char text[320];
+  std::string where;
+  switch (last_exit_reason_.load()) {
+    case KVM_EXIT_IO: {
+      char port[32];
+      std::snprintf(port, sizeof port, "I/O port 0x%x", last_exit_detail_.load());
+      where = port;
+      break;
+    }
+    case KVM_EXIT_MMIO: {
+      char addr[32];
+      std::snprintf(addr, sizeof addr, "MMIO 0x%x", last_exit_detail_.load());
+      where = addr;
+      break;
+    }
+    default:
+      where = "exit reason " + std::to_string(last_exit_reason_.load());
+  }
+  std::string state;
+  try {
+    const kvm_regs r = vcpu_.get_regs();
+    char regs[160];
+    std::snprintf(regs, sizeof regs, "rip=0x%llx rsp=0x%llx rflags=0x%llx (IF=%d), mp_state %u",
+                  static_cast<unsigned long long>(r.rip), static_cast<unsigned long long>(r.rsp),
+                  static_cast<unsigned long long>(r.rflags), (r.rflags & 0x200) ? 1 : 0,
+                  vcpu_.get_mp_state());
+    state = regs;
+  } catch (const std::exception& e) {
+    state = std::string("registers unavailable: ") + e.what();
+  }
+  std::snprintf(text, sizeof text, "vCPU %u: %llu exits, the last (%s) %.1f s ago; %s",
+                vcpu_.index(), static_cast<unsigned long long>(exits_.load()), where.c_str(),
+                last == 0 ? 0.0 : static_cast<double>(now - last) / 1e9, state.c_str());
+  return text;
 }
 
 void VcpuThread::handle_io(kvm_run& run) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <string>
 #include <thread>
 
 #include "devices/machine_control.h"
@@ -25,6 +27,9 @@ class VcpuThread {
 
   void start();
   void stop();
+  // After stop(): one line on what this vCPU was last doing (exit count, the last exit and how
+  // long ago, registers, run state), for a VMM stopped because the guest made no progress.
+  std::string post_mortem() const;
 
  private:
   void run_loop();
@@ -39,6 +44,12 @@ class VcpuThread {
   IoBus& mmio_;
   devices::MachineControl& control_;
   std::atomic<bool> stop_{false};
+  // Activity, written by the vCPU thread on each exit and read by post_mortem().
+  std::atomic<uint64_t> exits_{0};
+  std::atomic<uint32_t> last_exit_reason_{0};
+  std::atomic<uint32_t> last_exit_detail_{0};  // I/O port or low MMIO address bits
+  std::atomic<int64_t> last_exit_ns_{0};       // steady_clock
+  std::atomic<bool> in_kvm_run_{false};
   std::thread thread_;
 };
 

@@ -15,6 +15,13 @@ end_vm() {  # status
   local status=$1
   echo "KVMM-EXIT $status"
   sync
+  # kvmm_end=poweroff on the kernel command line: power off (ACPI S5) instead of the exit port,
+  # to test the VMM's power-off path (the status is then only in the KVMM-EXIT line).
+  if grep -qw 'kvmm_end=poweroff' /proc/cmdline 2>/dev/null; then
+    poweroff -f
+    sleep 5
+    echo "KVMM-EXIT poweroff failed"
+  fi
   /usr/sbin/kvmm-outb 0xf4 "$status" 2>/dev/null
   # Still here: the VMM has no exit port. Reboot (the VMM or QEMU -no-reboot then ends the VM).
   sleep 0.2

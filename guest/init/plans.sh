@@ -118,6 +118,9 @@ plan_boot() {
   echo "INFO kernel $(uname -r)"
   echo "INFO cmdline $(cat /proc/cmdline)"
   echo "INFO cpus $(nproc) memory ${mem}KiB uptime $(cut -d' ' -f1 /proc/uptime)s"
+  # Firmware-described resources (ACPI PM blocks) and which IRQs the disks' drivers got.
+  echo "INFO ioports-acpi $(grep -i 'acpi' /proc/ioports | sed 's/^ *//' | tr '\n' ';')"
+  echo "INFO irqs $(grep -E 'ata_piix|ahci|virtio' /proc/interrupts | awk '{printf "%s%s ", $1, $NF}')"
   for d in $(blockdevs); do
     echo "DISK $d size=$(( $(<"/sys/block/$d/size") * 512 )) rotational=$(sysq $d rotational)" \
          "zoned=$(sysq $d zoned) nr_zones=$(sysq $d nr_zones) chunk_sectors=$(sysq $d chunk_sectors)" \

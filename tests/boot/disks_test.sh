@@ -13,9 +13,10 @@
 #               --setrw, i.e. the device itself refuses); virtio shows ro=1; images unchanged
 #   discard     discard=unmap virtio disk full of data, blkdiscard in the guest: the host file's
 #               allocated blocks drop
-#   acpi        ACPI tables on (the other scenarios use -no-acpi), the guest finds the disks
-#               through the DSDT's PCI0, with acpi=noirq (for IDE: see below): virtio + AHCI +
-#               IDE found and fio passes on each
+#   acpi        ACPI tables on (the other scenarios use -no-acpi), no guest options: the guest
+#               finds the disks through the DSDT's PCI0 and routes IRQs by ACPI (legacy IRQs
+#               14/15 for IDE, _PRT links for INTx): virtio + AHCI + IDE found and fio passes on
+#               each; the guest then powers off through ACPI (S5) and the VMM exits with 0
 #   zoned       zoned persistence: boot 1 writes zones (fio zonemode=zbd), boot 2 on the same file
 #               reports the same write pointers (plan=zonereport, read-only in the guest)
 #   wcache      the guest turns the write cache of a virtio, an AHCI and an IDE disk off and on
@@ -55,11 +56,11 @@ if [ "${1:-}" = --inner ]; then
     note "[$scenario] plan=$plan: VMM status $status after ${secs} s"
   }
   # Common checks of one boot's log: status 0, PLAN-DONE with 0 failed, no failing RESULT.
-  check_boot() {
-    local log=$1 plan=$2
+  check_boot() {  # log plan [exit line the VMM must print]
+    local log=$1 plan=$2 exit_line=${3:-'vmm: exiting with status 0: guest wrote 0 to port 0xf4'}
     [ "$status" -eq 0 ] || bad "VMM exited with $status (expected 0)"
-    grep -q '^vmm: exiting with status 0: guest wrote 0 to port 0xf4$' "$log" ||
-      bad "no clean 'exiting with status 0' line from the VMM"
+    grep -qxF "$exit_line" "$log" || bad "no '$exit_line' line from the VMM"
+    grep -qx 'KVMM-EXIT 0' "$log" || bad "the guest's init did not end with status 0"
     grep -Eq "^PLAN-DONE $plan [0-9]+ passed, 0 failed\$" "$log" || bad "plan $plan did not pass"
     if grep -E '^RESULT [^ ]+ fail' "$log"; then bad "failing RESULT lines (above)"; fi
   }
@@ -70,22 +71,21 @@ if [ "${1:-}" = --inner ]; then
 
   for scenario in "$@"; do
     note "---- scenario $scenario"
-    # Without ACPI the guest finds PCI through the MP table. With ACPI the DSDT's PCI0 finds
-    # the disks, but on our hardware-reduced ACPI platform Linux has no IRQs 14/15 for the
-    # legacy-mode IDE, so scenario acpi takes the IRQ routing from the MP table (acpi=noirq;
-    # docs/architecture.md). pci=noacpi no longer works: it makes PCI0 a platform device
-    # that holds the MMIO window, and Linux moves the BARs outside it.
+    # Without ACPI the guest finds PCI through the MP table; with ACPI through the DSDT's PCI0.
     acpi_flag=-no-acpi extra_append=
     case $scenario in
       acpi)
-        acpi_flag= extra_append="acpi=noirq fio_size=2M"
+        acpi_flag= extra_append="fio_size=2M kvmm_end=poweroff"
         truncate -s 64M "$work/a-vd.img"; truncate -s 64M "$work/a-sd.img"
         truncate -s 64M "$work/a-hd.img"
         boot "$work/acpi.log" boot,fio \
           -drive "file=$work/a-vd.img,if=virtio,format=raw" \
           -drive "file=$work/a-sd.img,if=ahci,format=raw" \
           -drive "file=$work/a-hd.img,if=ide,format=raw"
-        check_boot "$work/acpi.log" boot,fio
+        check_boot "$work/acpi.log" boot,fio 'vmm: exiting with status 0: guest powered off (ACPI S5)'
+        grep -q '^INFO ioports-acpi .*ACPI PM_TMR' "$work/acpi.log" || bad "the guest did not reserve the ACPI PM timer"
+        grep -Eq '^INFO irqs .*14:ata_piix 15:ata_piix' "$work/acpi.log" || bad "ata_piix did not get IRQs 14 and 15"
+        grep -E 'ACPI (BIOS )?Error|probe .* failed' "$work/acpi.log" && bad "ACPI errors or failed probes (above)"
         for d in vda sda sdb; do
           [ -n "$(disk_line "$work/acpi.log" $d)" ] || bad "no DISK line for $d"
           expect_result "$work/acpi.log" "fio-$d-libaio-randwrite"

@@ -70,6 +70,8 @@ TEST(MpTable, IoApicAndIsaRouting) {
     EXPECT_EQ(t[e + 5], irq);              // source bus IRQ
     EXPECT_EQ(t[e + 6], mp_ioapic_id(cpus));
     EXPECT_EQ(t[e + 7], irq);              // IOAPIC pin (COM1: IRQ 4 -> pin 4)
+    // ISA default (edge, active high), but the ACPI SCI is level, active high, as in the MADT.
+    EXPECT_EQ(get<uint16_t>(t, e + 2), irq == 9 ? 0x0D : 0) << irq;
   }
   EXPECT_EQ(t[e], 4);
   EXPECT_EQ(t[e + 1], 3);  // ExtINT on LINT0
