@@ -3,7 +3,9 @@
 // thread's job for them.
 //   device_only  a bench driver that completes in process_completions() without an eventfd:
 //                the device model and block layer alone, no system call at all
-//   null         block::NullDriver: the same, plus its eventfd write (submit) and read (reap)
+//   null         block::NullDriver: completes at once; the devices reap it inside their
+//                submission batch (Backend::process_ready_completions), so no eventfd write
+//                or read either, but through the real driver and the inline-reap path
 //   uring_none / uring_writeback
 //                block::Backend::open() on a 64 MiB temp file, aio=io_uring, cache=none
 //                (O_DIRECT) or cache=writeback (page cache)

@@ -9,7 +9,8 @@
 // may be called from any thread.
 //
 // I/O thread integration: poll completion_fd() for readability (epoll/io_uring poll) and call
-// process_completions() when it fires.
+// process_completions() when it fires. Devices may also call process_ready_completions() at
+// the end of a Batch to deliver synchronous completions without any system call.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -77,6 +78,12 @@ class Backend {
 
   int completion_fd() const { return driver_->completion_fd(); }
   size_t process_completions() { return driver_->process_completions(); }
+  // Delivers what the driver already holds (NullDriver: everything) without a system call;
+  // returns how many. Devices call it inside their submission batch, after submitting: for
+  // requests reaped here the driver never signals completion_fd() (see block/driver.h).
+  size_t process_ready_completions() {
+    return driver_->completions_ready() ? driver_->process_completions() : 0;
+  }
   size_t in_flight() const { return driver_->in_flight(); }
 
   Geometry geometry() const;

@@ -6,6 +6,13 @@
 // thread. Drivers own no thread that calls back into devices: when completions are ready
 // they make completion_fd() (an eventfd) readable; the I/O thread polls it and calls
 // process_completions(), which invokes Request::completion for each finished request.
+//
+// Inline reaping: a driver whose requests finish at once (NullDriver) reports them through
+// completions_ready(), and the submitter may deliver them with process_completions() before
+// its batch ends. Such a driver may hold back the completion_fd() signal until the outermost
+// end_batch() (or until submit() returns, outside a batch) and skip it when nothing is left by
+// then. Whatever is not delivered at that point makes completion_fd() readable, so a
+// submitter that never reaps inline loses nothing.
 #include <cstddef>
 
 #include "block/request.h"
@@ -26,6 +33,9 @@ class Driver {
   virtual void end_batch() {}
 
   virtual int completion_fd() const = 0;
+  // True when process_completions() would deliver something right now, found without a
+  // system call. False is always a safe answer: completion_fd() then tells.
+  virtual bool completions_ready() const { return false; }
   // Delivers the ready completions; returns how many. Cheap and harmless when nothing is
   // ready, so it may also be called speculatively.
   virtual size_t process_completions() = 0;

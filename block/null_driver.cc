@@ -7,13 +7,28 @@ NullDriver::NullDriver() : efd_(make_eventfd()) {}
 
 void NullDriver::submit(Request& req) {
   req.in_flight.status = Status::ok();
-  // One eventfd write per burst, not per request: the I/O thread drains the whole list.
-  if (done_.empty()) signal_eventfd(efd_.get());
   done_.push_back(&req);
+  // Inside a batch the submitter may still reap it inline: decide at end_batch().
+  if (batch_depth_ == 0) signal_if_pending();
+}
+
+void NullDriver::end_batch() {
+  if (batch_depth_ > 0 && --batch_depth_ == 0) signal_if_pending();
+}
+
+void NullDriver::signal_if_pending() {
+  if (done_.empty() || signalled_) return;  // one eventfd write per burst, not per request
+  signal_eventfd(efd_.get());
+  signalled_ = true;
 }
 
 size_t NullDriver::process_completions() {
-  drain_eventfd(efd_.get());
+  // Drain (only if written: that read is a system call) before taking the list, so requests
+  // that completions submit below signal again (or wait for their batch's end).
+  if (signalled_) {
+    drain_eventfd(efd_.get());
+    signalled_ = false;
+  }
   detail::RequestQueue ready = done_.take_all();
   size_t n = 0;
   while (Request* req = ready.pop_front()) {

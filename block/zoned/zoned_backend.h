@@ -84,6 +84,7 @@ class ZonedBackend {
   void end_batch() { inner_->end_batch(); }
   int completion_fd() const { return inner_->completion_fd(); }
   size_t process_completions() { return inner_->process_completions(); }
+  size_t process_ready_completions() { return inner_->process_ready_completions(); }
   size_t in_flight() const { return inner_->in_flight() + held_.size(); }
 
   // Disk geometry for the device: size = the zoned capacity; no discard (host-managed).

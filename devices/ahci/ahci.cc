@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -460,6 +461,12 @@ void AhciController::write_sdb(Port& p, uint8_t status, uint8_t error, uint32_t 
 
 void AhciController::kick(int port) {
   Port& p = ports_[port];
+  if (p.processing) {
+    // Only the I/O thread is ever inside process_port() (the mutex is held throughout): its
+    // scan reruns, which spares a post (a mutex and an eventfd write on the real I/O loop).
+    p.reprocess = true;
+    return;
+  }
   if (p.kick_posted) return;
   if (hook_ == nullptr) return;
   p.kick_posted = true;
@@ -475,6 +482,10 @@ void AhciController::process_port(int port) {
     return;
   }
   p.processing = true;
+  // One batch per scan: one kernel submission for all started commands (io_uring), and
+  // synchronous completions reaped below without a system call (NullDriver).
+  std::optional<block::Backend::Batch> batch;
+  if (p.backend != nullptr) batch.emplace(*p.backend);
   do {
     p.reprocess = false;
     for (uint32_t s = 0; s < kCommandSlots; ++s) {
@@ -485,6 +496,8 @@ void AhciController::process_port(int port) {
       if (p.nonqueued) break;
       start_command(port, static_cast<int>(s));
     }
+    // Inside the loop: a completion may free a slot and ask for another scan (reprocess).
+    if (p.backend != nullptr) p.backend->process_ready_completions();
   } while (p.reprocess);
   p.processing = false;
 }

@@ -468,9 +468,14 @@ void IdeController::process_channel(int channel) {
   if (c.busy || !c.drives[c.active].ata) return;
   Work w = c.work;
   c.work = Work::kNone;
+  if (w == Work::kNone) return;
+  block::Backend& backend = c.drives[c.active].ata->backend();
+  // A batch around the submission so a synchronous completion (NullDriver) is reaped below
+  // without an eventfd write and read.
+  block::Backend::Batch batch(backend);
   switch (w) {
     case Work::kNone:
-      return;
+      break;
     case Work::kFlush:
       c.req.op = block::Op::kFlush;
       c.req.offset = 0;
@@ -479,18 +484,19 @@ void IdeController::process_channel(int channel) {
       c.req.fua = false;
       c.busy = true;
       c.orphaned = false;
-      c.drives[c.active].ata->backend().submit(c.req);
-      return;
+      backend.submit(c.req);
+      break;
     case Work::kPioRead:
       run_pio_chunk(c, false);
-      return;
+      break;
     case Work::kPioWrite:
       run_pio_chunk(c, true);
-      return;
+      break;
     case Work::kDma:
       run_dma(c);
-      return;
+      break;
   }
+  backend.process_ready_completions();
 }
 
 void IdeController::run_pio_chunk(Channel& c, bool write) {

@@ -149,6 +149,9 @@ class BlkDisk {
   virtual void end_batch() = 0;
   virtual int completion_fd() const = 0;
   virtual size_t process_completions() = 0;
+  // Completions deliverable without a system call (block::Backend::process_ready_completions);
+  // 0 is always correct: the rest arrive through completion_fd().
+  virtual size_t process_ready_completions() { return 0; }
   virtual block::Geometry geometry() const = 0;
   virtual bool write_cache_enabled() const = 0;
   virtual void set_write_cache_enabled(bool on) = 0;

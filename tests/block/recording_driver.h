@@ -28,6 +28,7 @@ class RecordingDriver final : public Driver {
   void begin_batch() override { inner_->begin_batch(); }
   void end_batch() override { inner_->end_batch(); }
   int completion_fd() const override { return inner_->completion_fd(); }
+  bool completions_ready() const override { return inner_->completions_ready(); }
   size_t process_completions() override { return inner_->process_completions(); }
   size_t in_flight() const override { return inner_->in_flight(); }
   Driver& inner() { return *inner_; }

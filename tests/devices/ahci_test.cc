@@ -1,11 +1,14 @@
 // AHCI controller driven like the Linux ahci driver would: ABAR register accesses, command
 // lists / command tables / PRDTs built in a real vmm::GuestMemory, data in a temp file behind a
 // real block::Backend, the I/O thread played by FakeIoThread + the backend's completion fd.
+#include <poll.h>
+
 #include <random>
 #include <set>
 
 #include <gtest/gtest.h>
 
+#include "block/null_driver.h"
 #include "devices/ahci/ahci.h"
 #include "ata_test_util.h"
 
@@ -178,11 +181,24 @@ class AhciTest : public ::testing::Test {
     EXPECT_EQ(ram_.get<uint8_t>(fb_ + kRxD2hRegister + 3), error);
   }
 
+  // Rebuilds the controller with a NullDriver disk on port 0 (no file, no threads).
+  block::Backend& open_null() {
+    dev_.reset();
+    null_backend_ = std::make_unique<block::Backend>(std::make_unique<block::NullDriver>(),
+                                                     block::BackendPolicy{}, kDiskSize);
+    dev_ = std::make_unique<AhciController>(ram_.memory, std::vector<AhciDisk>{{null_backend_.get(), {}}});
+    dev_->set_msi_sender(&msi_);
+    dev_->set_io_thread_hook(&io_);
+    cfg_write(pci::reg::kCommand, pci::cmd::kMemorySpace | pci::cmd::kBusMaster, 2);
+    return *null_backend_;
+  }
+
   TestRam ram_;
   FakeMsi msi_;
   FakeLine line_;
   FakeIoThread io_;
   std::unique_ptr<TestDisk> disk_;
+  std::unique_ptr<block::Backend> null_backend_;  // before dev_: outlives the controller
   std::unique_ptr<AhciController> dev_;
   uint64_t clb_ = 0, fb_ = 0;
   uint64_t tables_[32] = {};
@@ -482,6 +498,33 @@ TEST_F(AhciTest, NcqManyTagsInFlight) {
       EXPECT_EQ(guest(bufs[t], 4096), std::vector<uint8_t>(file.begin() + 4096 * t, file.begin() + 4096 * (t + 1)));
     }
   }
+}
+
+// A backend that completes synchronously (NullDriver) is reaped inside process_port(): every
+// NCQ command finishes in the one posted callback, the completions' re-kicks rescan in place
+// instead of posting again, and the completion eventfd is never written.
+TEST_F(AhciTest, SynchronousCompletionsReapedWithoutTheEventfdOrAnotherPost) {
+  block::Backend& backend = open_null();
+  start_port();
+  constexpr int kTags = 4;
+  uint32_t all = 0;
+  for (int t = 0; t < kTags; ++t) {
+    uint64_t buf = ram_.alloc(4096, 512);
+    build(t, {ata::op::kReadFpdmaQueued, 8, static_cast<uint16_t>(t << 3), uint64_t{8} * t, 0x40},
+          {{buf, 4096}});
+    all |= 1u << t;
+  }
+  pwr(px::kSact, all);
+  pwr(px::kCi, all);
+  EXPECT_EQ(io_.run(), 1u);
+  EXPECT_EQ(io_.pending(), 0u);
+  EXPECT_EQ(dev_->busy_slots(0), 0);
+  EXPECT_EQ(prd(px::kSact), 0u);
+  EXPECT_EQ(prd(px::kCi), 0u);
+  EXPECT_TRUE(prd(px::kIs) & pis::kSdbs);
+  EXPECT_EQ(backend.in_flight(), 0u);
+  pollfd p{backend.completion_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0);
 }
 
 TEST_F(AhciTest, NcqErrors) {

@@ -1,10 +1,13 @@
 // PIIX3 IDE driven like Linux's ata_piix: legacy command/control ports, PIO through the data
 // port, bus-master DMA with PRD tables in a real vmm::GuestMemory, data in a temp file behind a
 // real block::Backend.
+#include <poll.h>
+
 #include <random>
 
 #include <gtest/gtest.h>
 
+#include "block/null_driver.h"
 #include "devices/ide/ide.h"
 #include "ata_test_util.h"
 
@@ -161,10 +164,24 @@ class IdeTest : public ::testing::Test {
     return v;
   }
 
+  // Rebuilds the controller with a NullDriver disk as primary master (no file, no threads).
+  block::Backend& with_null_disk() {
+    dev_.reset();
+    null_backend_ = std::make_unique<block::Backend>(std::make_unique<block::NullDriver>(),
+                                                     block::BackendPolicy{}, kDiskSize);
+    dev_ = std::make_unique<IdeController>(
+        ram_.memory, std::array<IdeDisk, 4>{IdeDisk{null_backend_.get(), {}}, IdeDisk{}, IdeDisk{}, IdeDisk{}});
+    dev_->set_io_thread_hook(&io_);
+    dev_->connect_channel_irq(0, &irq14_);
+    cfg_write(pci::reg::kCommand, pci::cmd::kIoSpace | pci::cmd::kBusMaster, 2);
+    return *null_backend_;
+  }
+
   TestRam ram_;
   FakeIoThread io_;
   FakeLine irq14_, irq15_;
   std::unique_ptr<TestDisk> disk_;
+  std::unique_ptr<block::Backend> null_backend_;  // before dev_: outlives the controller
   std::unique_ptr<IdeController> dev_;
   uint64_t prdt_ = 0;
 };
@@ -380,6 +397,21 @@ TEST_F(IdeTest, BusMasterDmaRead) {
   EXPECT_EQ(guest(b, 2048), std::vector<uint8_t>(want.begin() + 1024, want.end()));
   bm_out(bm::kStatus, bm::kStInterrupt);
   EXPECT_FALSE(bm_in(bm::kStatus) & bm::kStInterrupt);
+}
+
+// A backend that completes synchronously (NullDriver) is reaped by process_channel() itself:
+// the DMA finishes in the one posted callback and the completion eventfd is never written.
+TEST_F(IdeTest, SynchronousCompletionReapedWithoutTheEventfd) {
+  block::Backend& backend = with_null_disk();
+  uint64_t a = ram_.alloc(4096, 512);
+  dma(ata::op::kReadDma, 9, 8, true, {{a, 4096, true}});
+  EXPECT_EQ(io_.run(), 1u);
+  EXPECT_EQ(backend.in_flight(), 0u);
+  EXPECT_TRUE(irq14_.level);
+  EXPECT_TRUE(bm_in(bm::kStatus) & bm::kStInterrupt);
+  EXPECT_FALSE(bm_in(bm::kStatus) & bm::kStActive);
+  pollfd p{backend.completion_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0);
 }
 
 TEST_F(IdeTest, BusMasterDmaWriteAndZeroCountMeans64K) {

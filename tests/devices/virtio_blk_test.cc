@@ -16,6 +16,7 @@
 
 #include "block/backend.h"
 #include "block/drive_options.h"
+#include "block/null_driver.h"
 #include "devices/virtio/virtio_blk.h"
 #include "virtio_test_util.h"
 
@@ -86,6 +87,17 @@ class VirtioBlkTest : public ::testing::Test {
     drv_ = std::make_unique<TestDriver>(*dev_, ram_);
   }
   void open() { open(Setup{}); }
+  // The device over a NullDriver backend (completes synchronously, no file).
+  void open_null() {
+    drv_.reset();
+    dev_.reset();
+    backend_ = std::make_unique<block::Backend>(std::make_unique<block::NullDriver>(),
+                                                block::BackendPolicy{}, kDiskSize);
+    dev_ = std::make_unique<VirtioBlk>(ram_.memory, *backend_, VirtioBlkOptions{});
+    dev_->set_msi_sender(&msi_);
+    dev_->set_notify_hooks(&hooks_);
+    drv_ = std::make_unique<TestDriver>(*dev_, ram_);
+  }
 
   // The I/O thread: runs kicked queues and block completions until nothing is left.
   void pump(uint16_t queue = 0) {
@@ -572,6 +584,31 @@ TEST_F(VirtioBlkTest, ReadErrorsBecomeIoErr) {
   EXPECT_EQ(status_of(huge), kStatusIoErr);
   EXPECT_EQ(drv_->used_elem(0, 0).second, 1u);
   EXPECT_FALSE(needs_reset());
+}
+
+// A backend that completes synchronously is reaped inside process_queue(): the requests are
+// in the used ring with one interrupt when it returns, and the completion eventfd was never
+// written (no system call per request).
+TEST_F(VirtioBlkTest, SynchronousCompletionsReapedInsideProcessQueue) {
+  open_null();
+  drv_->bring_up(kBase);
+  Req r = make(kTypeIn, 8, 4096);
+  Req w = make(kTypeOut, 16, 512);
+  Req f = make(kTypeFlush, 0, 0);
+  drv_->submit(0, bufs(r, true));
+  drv_->submit(0, bufs(w, false));
+  drv_->submit(0, bufs(f, false));
+  dev_->process_queue(0);
+  EXPECT_EQ(drv_->used_idx(0), 3);
+  EXPECT_EQ(status_of(r), kStatusOk);
+  EXPECT_EQ(status_of(w), kStatusOk);
+  EXPECT_EQ(status_of(f), kStatusOk);
+  EXPECT_EQ(drv_->used_elem(0, 0).second, 4097u);
+  EXPECT_GE(msi_.count(kQueue0Data), 1u);
+  EXPECT_EQ(backend_->in_flight(), 0u);
+  EXPECT_EQ(dev_->in_flight(), 0u);
+  pollfd p{backend_->completion_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0);
 }
 
 // --- Interrupt paths ---

@@ -61,9 +61,12 @@ void CheckingDriver::submit(block::Request& req) {
   uint64_t n = submitted_++;
   if (n < 64 && ((fail_mask_ >> n) & 1)) {
     // Like a driver: never complete inside submit(); wake the I/O thread through the real
-    // driver's eventfd (its process_completions() just drains it).
+    // driver's eventfd. Drained by us: NullDriver reads it only after writing it itself.
     req.in_flight.status = block::Status::from_errno(EIO);
-    if (failed_.empty()) block::signal_eventfd(inner_->completion_fd());
+    if (!signalled_) {
+      block::signal_eventfd(inner_->completion_fd());
+      signalled_ = true;
+    }
     failed_.push_back(&req);
     return;
   }
@@ -71,6 +74,11 @@ void CheckingDriver::submit(block::Request& req) {
 }
 
 size_t CheckingDriver::process_completions() {
+  if (signalled_) {
+    // Harmless for the inner driver: its own process_completions() follows right away.
+    block::drain_eventfd(inner_->completion_fd());
+    signalled_ = false;
+  }
   block::detail::RequestQueue ready = failed_.take_all();
   size_t n = 0;
   while (block::Request* req = ready.pop_front()) {

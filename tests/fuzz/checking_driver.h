@@ -26,6 +26,7 @@ class CheckingDriver final : public block::Driver {
   void begin_batch() override { inner_->begin_batch(); }
   void end_batch() override { inner_->end_batch(); }
   int completion_fd() const override { return inner_->completion_fd(); }
+  bool completions_ready() const override { return !failed_.empty() || inner_->completions_ready(); }
   size_t process_completions() override;
   size_t in_flight() const override { return inner_->in_flight() + failed_.size(); }
 
@@ -38,6 +39,7 @@ class CheckingDriver final : public block::Driver {
   uint64_t fail_mask_;
   uint64_t submitted_ = 0;
   block::detail::RequestQueue failed_;  // injected failures, delivered by process_completions()
+  bool signalled_ = false;  // we wrote the inner driver's eventfd: we must drain it too
 };
 
 }  // namespace kvmm::fuzz
