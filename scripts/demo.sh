@@ -31,7 +31,7 @@ truncate -s 256M "$d/virtio.img" "$d/ahci.img" "$d/ide.img"
 truncate -s 512M "$d/zoned.img"
 echo "demo: disks: vda virtio-blk cache=none, vdb zoned virtio-blk (emulated on a plain file),"
 echo "demo:        sda AHCI cache=writeback, sdb IDE cache=writethrough"
-"$vmm" -m 1G -smp 2 -nographic -no-acpi -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
+"$vmm" -m 1G -smp 2 -nographic -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
   -drive "file=$d/virtio.img,if=virtio,format=raw,cache=none" \
   -drive "file=$d/zoned.img,if=virtio,format=raw,cache=none,zoned=on" \
   -drive "file=$d/ahci.img,if=ahci,format=raw,cache=writeback" \
@@ -44,19 +44,29 @@ exit $rc
 '
 say "boot: stock Debian guest with virtio-blk, zoned virtio-blk, AHCI and IDE disks"
 set +e
-tests/testhost/run --timeout 1200 -- bash -c "$inner" demo "$vmm" "$image" 2>&1 | tr -d '\r' |
-  tee "$work/console.log"
-rc=${PIPESTATUS[0]}
+for attempt in 1 2; do
+  tests/testhost/run --timeout 1200 -- bash -c "$inner" demo "$vmm" "$image" 2>&1 | tr -d '\r' |
+    tee "$work/console.log"
+  rc=${PIPESTATUS[0]}
+  grep -qx 'KVMM-EXIT [0-9]*' "$work/console.log" && break
+  # The nested TCG test host sometimes kills a guest by itself (docs/test-host.md, "Limitations").
+  [ "$attempt" -eq 1 ] && say "the guest did not finish (exit line above); booting once more"
+done
 set -e
 
 say "summary"
 grep -E '^(RESULT|PLAN-DONE) ' "$work/console.log" || echo "no result lines from the guest"
 grep -E 'guest init reached' "$work/console.log" || true
 cat <<'TXT'
-not yet: blktests / zonefs-tests runs in the demo (the guest image runs them with plan=blktests,
-  zonefs when BLKTESTS_DIR / ZONEFS_TOOLS_DIR are given); ACPI description of the PCI bus (the
-  demo boots with -no-acpi, so Linux finds PCI and the IOAPIC through the MP table); benchmarks
-  against QEMU (bench/ has the block-layer microbenchmark only).
+not in this demo: blktests / zonefs-tests (they need checkouts: docs/guest-suites-results.md),
+  the crash-consistency test and the fuzzers (scripts/test.sh runs them), benchmarks against
+  QEMU (bench/compare.sh, docs/benchmarks.md).
 TXT
-echo "vmm exit status: $rc (the guest's own status: 0 = every check passed)"
+# The VMM's status is the guest's own (test-exit port) unless the guest ended otherwise (a reset
+# or triple fault also exits 0, as QEMU -no-reboot does): judge by the guest's last word.
+if [ "$rc" -eq 0 ] && ! grep -qx 'KVMM-EXIT 0' "$work/console.log"; then
+  echo "demo: the guest did not finish its plans (see the VMM's exit line above)"
+  rc=1
+fi
+echo "demo status: $rc (0 = the guest ran every plan and every check passed)"
 exit "$rc"

@@ -9,11 +9,18 @@
 # Plain disks: records 0,1,2,... of generation G; "<disk> DURABLE <n>" after each completed fsync.
 # Zoned disks: every record below the first sequential zone's write pointer must be intact
 # ("<disk> ZWP <records>"), then records are appended ("<disk> ZDURABLE <records>").
+# The -drive serial= of a disk: virtio has /sys/block/vdX/serial; for SATA/PATA disks libata
+# answers SCSI VPD page 0x80 from IDENTIFY's serial (4-byte header, then space-padded ASCII).
+disk_serial() {
+  cat "/sys/block/$1/serial" 2>/dev/null ||
+    tail -c +5 "/sys/block/$1/device/vpd_pg80" 2>/dev/null | tr -d ' \0'
+}
+
 plan_crash() {
   local gen=${opt[crash_gen]:-1} prev=${opt[crash_durable]:-0} batch=${opt[crash_batch]:-8}
   local write=${opt[crash_write]:-1} d line writers=0
   for d in $(target_disks); do
-    echo "CRASH-DISK $d $(cat "/sys/block/$d/serial" 2>/dev/null)"
+    echo "CRASH-DISK $d $(disk_serial "$d")"
   done
   for d in $(target_disks); do
     if is_zoned "$d"; then

@@ -6,11 +6,13 @@
 # on zoned disks no write pointer may be behind the durable data (ZWP >= last ZDURABLE) or ahead
 # of it (every record below the pointer is intact).
 #
-# One boot covers the three cache modes at once: plain virtio disks with cache=none,
-# writethrough and writeback, and a zoned virtio disk in each mode. Each boot is one kill point
-# per mode. A final boot only verifies and must exit cleanly.
+# DISKS virtio (default): one boot covers the three cache modes at once: plain virtio disks with
+# cache=none, writethrough and writeback, and a zoned virtio disk in each mode. Each boot is one
+# kill point per mode. DISKS ata: an AHCI and an IDE disk, both cache=writeback (the ATA flush
+# path). A final boot only verifies and must exit cleanly.
 #
-# Usage: crash_test.sh VMM_BINARY CRASHWRITER_BINARY [KILLS]   (default KILLS: 7 = 21 kill points)
+# Usage: crash_test.sh VMM_BINARY CRASHWRITER_BINARY [KILLS [DISKS]]
+#        (default: 7 kills = 21 kill points, virtio)
 # CRASHWRITER_BINARY is guest/tools/crashwriter.cc built for the host: it checks the image files.
 set -uo pipefail
 
@@ -18,16 +20,27 @@ here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 
 # ---------------------------------------------------------------- inside the test host
 if [ "${1:-}" = --inner ]; then
-  vmm=$2 image=$3 checker=$4 kills=$5
+  vmm=$2 image=$3 checker=$4 kills=$5 disks=$6
   work=$(mktemp -d /tmp/crash.XXXXXX)
   failures=0
   note() { echo "crash_test: $*"; }
   bad() { echo "FAIL [kill $g]: $*"; failures=$((failures + 1)); }
-  modes=(none writethrough writeback)
-  drives=()
+  drives=() plain=() modes=()
+  if [ "$disks" = ata ]; then
+    # An AHCI and an IDE disk with cache=writeback: a guest fsync there becomes FLUSH CACHE
+    # EXT, which must reach the file (fdatasync) before the guest hears back.
+    for a in ahci ide; do
+      truncate -s 32M "$work/$a-writeback.img"
+      drives+=(-drive "file=$work/$a-writeback.img,if=$a,format=raw,cache=writeback,serial=$a-writeback")
+      plain+=("$a-writeback")
+    done
+  else
+    modes=(none writethrough writeback)
+  fi
   for m in "${modes[@]}"; do
     truncate -s 32M "$work/plain-$m.img"
     drives+=(-drive "file=$work/plain-$m.img,if=virtio,format=raw,cache=$m,serial=plain-$m")
+    plain+=("plain-$m")
   done
   for m in "${modes[@]}"; do
     truncate -s 128M "$work/zoned-$m.img"
@@ -58,7 +71,7 @@ if [ "${1:-}" = --inner ]; then
   rig_event() {
     rig_events=$((rig_events + 1))
     echo "crash_test: rig event $rig_events [boot $g]: $* (VMM exit status $vmm_status)"
-    grep -E 'triple fault|Oops|Kernel panic|BUG:|vmm: exiting' "$log" | head -5 | sed 's/^/    /'
+    grep -E 'triple fault|Oops|Kernel panic|BUG:|vmm: exiting|vmm: vCPU|vmm: fatal' "$log" | head -8 | sed 's/^/    /'
     # (a VMM that died of a signal would show here: segfault, OOM killer)
     dmesg | tail -n 15 | sed 's/^/    test host: /'
     local sums
@@ -72,16 +85,19 @@ if [ "${1:-}" = --inner ]; then
   check_after_crash() {  # how
     local m d n zd zwp zn summary=
     prev_min=
-    for m in "${modes[@]}"; do
-      d=$(sed -n "s/^CRASH-DISK \([a-z]*\) plain-$m\$/\1/p" "$log" | head -1)
+    for p in "${plain[@]}"; do
+      d=$(sed -n "s/^CRASH-DISK \([a-z]*\) $p\$/\1/p" "$log" | head -1)
       n=$(sed -n "s/^$d DURABLE \([0-9]*\).*/\1/p" "$log" | tail -1)
       n=${n:-0}
-      durable[plain-$m]=$n
+      durable[$p]=$n
       # (as fast as the guest's own check: python under TCG took a minute per disk)
-      if ! "$checker" verify "$work/plain-$m.img" "$g" "$n"; then
-        bad "cache=$m: durable data missing from the host file after $1"
+      if ! "$checker" verify "$work/$p.img" "$g" "$n"; then
+        bad "$p: durable data missing from the host file after $1"
       fi
       [ -z "$prev_min" ] || [ "$n" -lt "$prev_min" ] && prev_min=$n
+      summary+=" $p: $n;"
+    done
+    for m in "${modes[@]}"; do
       zd=$(sed -n "s/^CRASH-DISK \([a-z]*\) zoned-$m\$/\1/p" "$log" | head -1)
       zwp=$(sed -n "s/^$zd ZWP \([0-9]*\).*/\1/p" "$log" | head -1)
       if [ -z "$zwp" ]; then
@@ -92,7 +108,7 @@ if [ "${1:-}" = --inner ]; then
       fi
       zn=$(sed -n "s/^$zd ZDURABLE \([0-9]*\).*/\1/p" "$log" | tail -1)
       [ -n "$zn" ] && zdurable[zoned-$m]=$zn
-      summary+=" $m: $n durable, zoned wp ${zwp:--} -> ${zdurable[zoned-$m]:-0}"
+      summary+=" zoned-$m wp ${zwp:--} -> ${zdurable[zoned-$m]:-0};"
     done
     prev_min=${prev_min:-0}
     note "kill $g ($1):$summary"
@@ -110,20 +126,28 @@ if [ "${1:-}" = --inner ]; then
       # (an exited VMM stays a zombie until waited for: kill -0 alone does not notice)
       if vmm_gone; then outcome=died; break; fi
       done_disks=0
-      for m in "${modes[@]}"; do
-        d=$(sed -n "s/^CRASH-DISK \([a-z]*\) plain-$m\$/\1/p" "$log" | head -1)
-        zd=$(sed -n "s/^CRASH-DISK \([a-z]*\) zoned-$m\$/\1/p" "$log" | head -1)
-        # zoned: its check below the write pointer has run and it is writing again
+      for p in "${plain[@]}"; do
+        d=$(sed -n "s/^CRASH-DISK \([a-z]*\) $p\$/\1/p" "$log" | head -1)
         [ -n "$d" ] && [ "$(count_lines "$log" "^$d DURABLE ")" -ge "$want" ] &&
-          [ -n "$zd" ] && [ "$(count_lines "$log" "^$zd ZDURABLE ")" -ge 1 ] &&
           done_disks=$((done_disks + 1))
       done
-      [ "$done_disks" -eq 3 ] && { outcome=planned; break; }
+      for m in "${modes[@]}"; do
+        zd=$(sed -n "s/^CRASH-DISK \([a-z]*\) zoned-$m\$/\1/p" "$log" | head -1)
+        # zoned: its check below the write pointer has run and it is writing again
+        [ -n "$zd" ] && [ "$(count_lines "$log" "^$zd ZDURABLE ")" -ge 1 ] &&
+          done_disks=$((done_disks + 1))
+      done
+      [ "$done_disks" -eq $(( ${#plain[@]} + ${#modes[@]} )) ] && { outcome=planned; break; }
       grep -q '^RESULT .* fail' "$log" && { outcome=guest-fail; break; }
       [ $(( $(date +%s) - t0 )) -lt 400 ] || { outcome=stalled; break; }
       sleep 0.2
     done
     [ "$outcome" = planned ] && sleep "0.$(printf %03d "$extra_ms")"
+    if [ "$outcome" = stalled ]; then
+      # SIGTERM first: the VMM then says what each vCPU was last doing.
+      kill -TERM "$pid" 2>/dev/null
+      timeout 10 tail --pid="$pid" -f /dev/null
+    fi
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     vmm_status=$?
@@ -169,7 +193,7 @@ if [ "${1:-}" = --inner ]; then
       bad "cache=$m zoned: final write pointer '${zwp}' behind the durable ${zdurable[zoned-$m]}"
   done
   rm -rf "$work"
-  [ "$failures" -eq 0 ] && { note "$((kills * 3)) kill points (3 cache modes x $kills), all durable data intact; $rig_events rig event(s)"; exit 0; }
+  [ "$failures" -eq 0 ] && { note "$kills kills x disks ${plain[*]} ${modes[*]/#/zoned-}: all durable data intact; $rig_events rig event(s)"; exit 0; }
   note "$failures check(s) failed"
   exit 1
 fi
@@ -181,4 +205,5 @@ checker=$(readlink -f "$2")
 [ -x "$vmm" ] || host_fail "VMM binary not found"
 [ -x "$checker" ] || host_fail "crash writer (host build) not found"
 image=$(boot_test_image) || exit 1
-run_inner crash_test 2400 "$(readlink -f "${BASH_SOURCE[0]}")" "$vmm" "$image" "$checker" "${3:-7}"
+# (its 8 boots of a heavily writing guest are the likeliest to meet a test-host kernel panic)
+TEST_HOST_ATTEMPTS=3 run_inner crash_test 2400 "$(readlink -f "${BASH_SOURCE[0]}")" "$vmm" "$image" "$checker" "${3:-7}" "${4:-virtio}"

@@ -1,6 +1,6 @@
 # Host side shared by the boot test scripts (sourced): finds the guest image and runs the
-# script's own --inner part inside the KVM test host, retrying once when the test host itself
-# fails (status 125: its kernel occasionally oopses under TCG).
+# script's own --inner part inside the KVM test host, retrying when the test host itself fails
+# (status 125: its kernel occasionally oopses under TCG; TEST_HOST_ATTEMPTS, default 2).
 #
 #   boot_test_image            -> prints the guest image directory ($KVMM_GUEST_IMAGE or a build)
 #   run_inner NAME TIMEOUT SCRIPT ARGS...   runs SCRIPT --inner ARGS... in the test host;
@@ -23,14 +23,14 @@ boot_test_image() {
 }
 
 run_inner() {
-  local name=$1 timeout=$2 script=$3 start attempt status
+  local name=$1 timeout=$2 script=$3 start attempt status attempts=${TEST_HOST_ATTEMPTS:-2}
   shift 3
   start=$(date +%s)
-  for attempt in 1 2; do
+  for attempt in $(seq 1 "$attempts"); do
     "$repo/tests/testhost/run" --timeout "$timeout" -- "$script" --inner "$@"
     status=$?
-    [ "$status" -eq 125 ] && [ "$attempt" -eq 1 ] || break
-    echo "$name: the test host failed (125); retrying once"
+    [ "$status" -eq 125 ] && [ "$attempt" -lt "$attempts" ] || break
+    echo "$name: the test host failed (125); starting a new one (attempt $((attempt + 1)) of $attempts)"
   done
   echo "$name: status $status after $(( $(date +%s) - start )) s"
   [ "$status" -ne 124 ] || host_fail "timed out"
