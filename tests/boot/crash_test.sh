@@ -22,6 +22,9 @@ here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 if [ "${1:-}" = --inner ]; then
   vmm=$2 image=$3 checker=$4 kills=$5 disks=$6
   work=$(mktemp -d /tmp/crash.XXXXXX)
+  # Every boot loads kernel and initrd from the test host's memory, not again through 9p.
+  cp "$image/vmlinuz" "$image/initrd.img" "$work/" || { echo "FAIL: cannot copy the guest image"; exit 1; }
+  image=$work
   failures=0
   note() { echo "crash_test: $*"; }
   bad() { echo "FAIL [kill $g]: $*"; failures=$((failures + 1)); }
@@ -148,6 +151,12 @@ if [ "${1:-}" = --inner ]; then
       kill -TERM "$pid" 2>/dev/null
       timeout 10 tail --pid="$pid" -f /dev/null
     fi
+    # The crash: SIGSTOP freezes every VMM thread at once (the guest hears of nothing after
+    # this instant), SIGKILL follows once I/O the kernel had already accepted has drained. A
+    # bare SIGKILL with io_uring requests in flight preceded every "corrupted stack end" panic
+    # of the test host's kernel seen so far (docs/test-host.md); for durability the two are the
+    # same crash.
+    kill -STOP "$pid" 2>/dev/null && sleep 0.5
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     vmm_status=$?
@@ -205,5 +214,25 @@ checker=$(readlink -f "$2")
 [ -x "$vmm" ] || host_fail "VMM binary not found"
 [ -x "$checker" ] || host_fail "crash writer (host build) not found"
 image=$(boot_test_image) || exit 1
-# (its 8 boots of a heavily writing guest are the likeliest to meet a test-host kernel panic)
-TEST_HOST_ATTEMPTS=3 run_inner crash_test 2400 "$(readlink -f "${BASH_SOURCE[0]}")" "$vmm" "$image" "$checker" "${3:-7}" "${4:-virtio}"
+# Its boots after a SIGKILL are where the test host's own kernel panics ("corrupted stack end",
+# docs/test-host.md): two test hosts at most. If both die that way and no check failed, the
+# run has no verdict: it is reported as a skipped test case (test.xml), not as a pass.
+out=$(mktemp)
+TEST_HOST_ATTEMPTS=2 run_test_hosts crash_test 2400 "$(readlink -f "${BASH_SOURCE[0]}")" "$vmm" "$image" "$checker" "${3:-7}" "${4:-virtio}" |
+  tee "$out"
+status=$(sed -n 's/^crash_test: status \([0-9]*\) after.*/\1/p' "$out" | tail -1)
+if [ "${status:-1}" -eq 125 ] && ! grep -q '^FAIL' "$out"; then
+  kills_done=$(grep -c '^crash_test: kill ' "$out")
+  rm -f "$out"
+  why="the KVM test host's kernel died in every attempt (rig, docs/test-host.md); $kills_done kill(s) were checked before that and passed"
+  echo "SKIPPED: $why"
+  if [ -n "${XML_OUTPUT_FILE:-}" ]; then
+    printf '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites><testsuite name="crash_test" tests="1" skipped="1"><testcase name="crash_consistency" classname="crash_test"><skipped message="%s"/></testcase></testsuite></testsuites>\n' "$why" > "$XML_OUTPUT_FILE"
+  fi
+  exit 0
+fi
+rm -f "$out"
+[ "${status:-1}" -ne 124 ] || host_fail "timed out"
+[ "${status:-1}" -ne 125 ] || host_fail "the test host could not run the VMM"
+[ "${status:-1}" -eq 0 ] || host_fail "see the FAIL lines above"
+echo "PASS"

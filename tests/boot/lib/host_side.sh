@@ -22,7 +22,9 @@ boot_test_image() {
   echo "$image"
 }
 
-run_inner() {
+# run_test_hosts NAME TIMEOUT SCRIPT ARGS...: the retry loop alone; leaves the last status in
+# $inner_status.
+run_test_hosts() {
   local name=$1 timeout=$2 script=$3 start attempt status attempts=${TEST_HOST_ATTEMPTS:-2}
   shift 3
   start=$(date +%s)
@@ -33,6 +35,13 @@ run_inner() {
     echo "$name: the test host failed (125); starting a new one (attempt $((attempt + 1)) of $attempts)"
   done
   echo "$name: status $status after $(( $(date +%s) - start )) s"
+  inner_status=$status
+}
+
+run_inner() {
+  local status
+  run_test_hosts "$@"
+  status=$inner_status
   [ "$status" -ne 124 ] || host_fail "timed out"
   [ "$status" -ne 125 ] || host_fail "the test host could not run the VMM"
   [ "$status" -eq 0 ] || host_fail "see the FAIL lines above"
