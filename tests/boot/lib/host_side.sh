@@ -31,8 +31,10 @@ run_test_hosts() {
   for attempt in $(seq 1 "$attempts"); do
     "$repo/tests/testhost/run" --timeout "$timeout" -- "$script" --inner "$@"
     status=$?
-    [ "$status" -eq 125 ] && [ "$attempt" -lt "$attempts" ] || break
-    echo "$name: the test host failed (125); starting a new one (attempt $((attempt + 1)) of $attempts)"
+    # 125: the test host failed; 124 with RETRY_TEST_HOST_TIMEOUT=1: it stopped answering
+    { [ "$status" -eq 125 ] || { [ "$status" -eq 124 ] && [ -n "${RETRY_TEST_HOST_TIMEOUT:-}" ]; }; } &&
+      [ "$attempt" -lt "$attempts" ] || break
+    echo "$name: the test host failed ($status); starting a new one (attempt $((attempt + 1)) of $attempts)"
   done
   echo "$name: status $status after $(( $(date +%s) - start )) s"
   inner_status=$status
