@@ -40,13 +40,16 @@ run_test_hosts() {
   inner_status=$status
 }
 
-run_inner() {
-  local status
-  run_test_hosts "$@"
-  status=$inner_status
-  [ "$status" -ne 124 ] || host_fail "timed out"
-  [ "$status" -ne 125 ] || host_fail "the test host could not run the VMM"
-  [ "$status" -eq 0 ] || host_fail "see the FAIL lines above"
+# finish_inner STATUS: the verdict for the inner part's final status; exits.
+finish_inner() {
+  [ "$1" -ne 124 ] || host_fail "timed out"
+  [ "$1" -ne 125 ] || host_fail "the test host could not run the VMM"
+  [ "$1" -eq 0 ] || host_fail "see the FAIL lines above"
   echo "PASS"
   exit 0
+}
+
+run_inner() {
+  run_test_hosts "$@"
+  finish_inner "$inner_status"
 }
