@@ -218,10 +218,10 @@ image=$(boot_test_image) || exit 1
 # docs/test-host.md): two test hosts at most. If both die that way and no check failed, the
 # run has no verdict: it is reported as a skipped test case (test.xml), not as a pass.
 out=$(mktemp)
-RETRY_TEST_HOST_TIMEOUT=1 TEST_HOST_ATTEMPTS=2 run_test_hosts crash_test 1200 "$(readlink -f "${BASH_SOURCE[0]}")" "$vmm" "$image" "$checker" "${3:-7}" "${4:-virtio}" |
+RETRY_TEST_HOST_TIMEOUT=1 TEST_HOST_ATTEMPTS=2 run_test_hosts crash_test 900 "$(readlink -f "${BASH_SOURCE[0]}")" "$vmm" "$image" "$checker" "${3:-7}" "${4:-virtio}" |
   tee "$out"
 status=$(sed -n 's/^crash_test: status \([0-9]*\) after.*/\1/p' "$out" | tail -1)
-# (124: the whole test host stopped answering for 20 minutes; the inner part itself never
+# (124: the whole test host stopped answering for 15 minutes; the inner part itself never
 # waits more than 400 s for a boot, so that is a hung test host, seen once)
 if { [ "${status:-1}" -eq 125 ] || [ "${status:-1}" -eq 124 ]; } && ! grep -q '^FAIL' "$out"; then
   kills_done=$(grep -c '^crash_test: kill ' "$out")
