@@ -50,10 +50,7 @@ void VcpuThread::stop() {
 
 void VcpuThread::run_loop() {
   while (!stop_.load()) {
-    in_kvm_run_.store(true, std::memory_order_relaxed);
-    const bool ran = vcpu_.run();
-    in_kvm_run_.store(false, std::memory_order_relaxed);
-    if (!ran) continue;  // interrupted: re-check stop_
+    if (!vcpu_.run()) continue;  // interrupted: re-check stop_
     const kvm_run& run = *vcpu_.run_state();
     exits_.fetch_add(1, std::memory_order_relaxed);
     last_exit_reason_.store(run.exit_reason, std::memory_order_relaxed);

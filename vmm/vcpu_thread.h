@@ -49,7 +49,6 @@ class VcpuThread {
   std::atomic<uint32_t> last_exit_reason_{0};
   std::atomic<uint32_t> last_exit_detail_{0};  // I/O port or low MMIO address bits
   std::atomic<int64_t> last_exit_ns_{0};       // steady_clock
-  std::atomic<bool> in_kvm_run_{false};
   std::thread thread_;
 };
 
