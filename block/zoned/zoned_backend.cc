@@ -50,7 +50,8 @@ ZoneMetadata metadata_of(const std::string& path, const ZoneGeometry& g, const B
 // delivered), a read that needs zero fill above the data, or a flush.
 struct ZonedBackend::Io final : Completion {
   enum class Kind : uint8_t { kRead, kWrite, kFuaSync, kFlush };
-  enum class State : uint8_t { kInFlight, kDone, kFailed };
+  // kWaiting: pass-through only, a write queued behind the zone's write on the device.
+  enum class State : uint8_t { kWaiting, kInFlight, kDone, kFailed };
 
   ZonedBackend* owner = nullptr;
   Request inner;
@@ -313,6 +314,10 @@ void ZonedBackend::handle_write(Request& req, bool append, bool from_held) {
   io.append = append;
   io.epoch = rt.epoch;
   io.fua = (req.fua || !inner_->write_cache_enabled()) && !unsafe_;
+  // A host zoned device needs a zone's writes to arrive in write-pointer order, which
+  // concurrent submissions do not guarantee (io_uring retries a write that would block from a
+  // worker thread, after later ones). So, pass-through: one write per zone on the device.
+  const bool wait_turn = device_ && rt.tail != nullptr;
   if (rt.tail != nullptr) {
     rt.tail->next = &io;
   } else {
@@ -326,7 +331,27 @@ void ZonedBackend::handle_write(Request& req, bool append, bool from_held) {
   io.inner.offset = start * kSectorSize;
   io.inner.length = req.length;
   io.inner.iov = req.iov;
+  if (wait_turn) {
+    io.state = Io::State::kWaiting;
+    return;
+  }
   inner_->submit(io.inner);
+}
+
+// Pass-through: the zone's write on the device completed; start the next queued one, or, after
+// a failure, fail them all (their sectors were reserved behind the failed write).
+void ZonedBackend::start_next_write(uint32_t zone, bool failed) {
+  for (Io* io = runtime_[zone].head; io != nullptr; io = io->next) {
+    if (io->state != Io::State::kWaiting) continue;
+    if (failed) {
+      io->state = Io::State::kFailed;
+      io->status = eio();
+      continue;
+    }
+    io->state = Io::State::kInFlight;
+    inner_->submit(io->inner);
+    return;
+  }
 }
 
 void ZonedBackend::handle_conventional(Request& req) {
@@ -448,6 +473,7 @@ void ZonedBackend::on_complete(Io& io, Status status) {
       io.state = status.is_ok() ? Io::State::kDone : Io::State::kFailed;
       io.status = status;
       if (!status.is_ok()) runtime_[io.zone].failed = true;
+      if (device_) start_next_write(io.zone, !status.is_ok());
       settle(io.zone);
       drain_held();
       return;

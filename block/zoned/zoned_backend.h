@@ -145,6 +145,7 @@ class ZonedBackend {
   void handle_management(Request& req, bool from_held);
   void handle_report(Request& req);
   void handle_conventional(Request& req);
+  void start_next_write(uint32_t zone, bool failed);
 
   void on_complete(Io& io, Status status);
   void settle(uint32_t zone);

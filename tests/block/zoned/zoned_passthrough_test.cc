@@ -204,13 +204,45 @@ TEST(ZonedPassthroughTest, AppendIsEmulatedAtTheTrackedWritePointer) {
   b.io(Op::kZoneAppend, Z(4) * kSector, 8 * kSector, 2);
   r.zb->submit(a.req);
   r.zb->submit(b.req);
-  ASSERT_EQ(r.drv->pending.size(), 2u);
-  EXPECT_EQ(r.drv->pending[1]->offset, (Z(4) + 8) * kSector);  // a plain write at the WP
-  r.drv->finish_all();
+  // One write per zone on the device: the second waits for the first (a device rejects a write
+  // that overtakes another to the same zone).
+  ASSERT_EQ(r.drv->pending.size(), 1u);
+  EXPECT_EQ(r.drv->pending[0]->offset, Z(4) * kSector);
+  r.drv->finish(0);
   r.zb->process_completions();
   EXPECT_EQ(a.append_sector, Z(4));
+  ASSERT_EQ(r.drv->pending.size(), 1u);
+  EXPECT_EQ(r.drv->pending[0]->offset, (Z(4) + 8) * kSector);  // a plain write at the WP
+  r.drv->finish(0);
+  r.zb->process_completions();
   EXPECT_EQ(b.append_sector, Z(4) + 8);
   EXPECT_EQ(r.drv->disk[(Z(4) + 8) * kSector], 2);
+}
+
+TEST(ZonedPassthroughTest, WritesQueuedBehindAFailedWriteFailWithoutReachingTheDevice) {
+  Rig r;
+  ZSlot a, b, c;
+  a.io(Op::kZoneAppend, Z(3) * kSector, 8 * kSector, 1);
+  b.io(Op::kZoneAppend, Z(3) * kSector, 8 * kSector, 2);
+  c.io(Op::kWrite, Z(2) * kSector, 8 * kSector, 3);  // another zone: not held up
+  r.zb->submit(a.req);
+  r.zb->submit(b.req);
+  r.zb->submit(c.req);
+  ASSERT_EQ(r.drv->pending.size(), 2u);
+  EXPECT_EQ(r.drv->pending[1]->offset, Z(2) * kSector);
+  r.drv->finish(0, false);  // the device refuses a's write; it wrote nothing
+  r.zb->process_completions();
+  EXPECT_EQ(a.status, Status::from_errno(EIO));
+  EXPECT_EQ(b.status, Status::from_errno(EIO));
+  ASSERT_EQ(r.drv->pending.size(), 1u);  // only c: b never reached the device
+  EXPECT_EQ(report_one(*r.zb, Z(3)).write_pointer, Z(3));
+  r.drv->finish(0);
+  r.zb->process_completions();
+  EXPECT_TRUE(c.status.is_ok());
+  ZSlot d;  // the zone takes writes again, at the device's write pointer
+  d.io(Op::kZoneAppend, Z(3) * kSector, 8 * kSector, 4);
+  EXPECT_TRUE(r.sync(d).is_ok());
+  EXPECT_EQ(d.append_sector, Z(3));
 }
 
 std::string error_of(std::unique_ptr<FakeZoneDevice> dev) {
