@@ -10,6 +10,8 @@
 #   timeout=SECONDS     watchdog for all plans together (default 0 = none)
 #   blktests_groups=block,scsi,dm,zbd  blktests_timeout=15  blktests_exclude=dm/001
 #   blktests_device_only=1
+#   blktests_dm_linear=1  then zbd/007 on a dm-linear device over each zoned disk (the test needs
+#                       a logical device: it checks the zone mapping against the disk below)
 #   zonefs_tests=0001-0010,0100   only these zonefs-tests cases (default: all)
 # Output contract (one line each, on the console):
 #   RESULT <name> <pass|fail|skip> [free text]
@@ -22,7 +24,8 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 # ------------------------------------------------------------------ command line
 declare -A opt=([plan]=boot [disks]= [fio_size]=8M [zoned_nullb]=0 [settle]=0.5 [timeout]=0
                 [blktests_groups]=block,scsi,dm,zbd [blktests_timeout]=15
-                [blktests_exclude]=dm/001 [blktests_device_only]=1 [zonefs_tests]=)
+                [blktests_exclude]=dm/001 [blktests_device_only]=1 [blktests_dm_linear]=0
+                [zonefs_tests]=)
 for word in $(cat /proc/cmdline); do
   case $word in
     # Every key=value is kept: plan files (plan-*.sh) read their own with ${opt[key]:-default}.
@@ -269,11 +272,21 @@ zoned_disk() {
     result "$p-btrfs" fail "modprobe btrfs"
   else
     mkdir -p /mnt/btrfs
+    # btrfs retries a failed ZONE APPEND and still passes its check: count the kernel's
+    # "I/O error, dev vdX" lines (ratelimited, so a count above 0 is what matters).
+    local ioerr_before ioerr_after
+    ioerr_before=$(dmesg | grep -c "I/O error, dev $d,")
     if run mkfs.btrfs -q -f -d single -m single "$dev" && mount -t btrfs "$dev" /mnt/btrfs &&
        run fio --name=btrfs --directory=/mnt/btrfs --size=4M --nrfiles=2 --bs=16k --rw=write \
                --ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 --output-format=terse >/dev/null &&
        umount /mnt/btrfs && run btrfs check "$dev" >/dev/null; then
-      result "$p-btrfs" pass "mkfs.btrfs (zoned), mount, fio verify, btrfs check"
+      ioerr_after=$(dmesg | grep -c "I/O error, dev $d,")
+      if [ "$ioerr_after" = "$ioerr_before" ]; then
+        result "$p-btrfs" pass "mkfs.btrfs (zoned), mount, fio verify, btrfs check, no I/O errors"
+      else
+        dmesg | grep "I/O error, dev $d," | tail -3
+        result "$p-btrfs" fail "btrfs passed, but the kernel logged $((ioerr_after - ioerr_before)) I/O errors on $d"
+      fi
     else
       umount /mnt/btrfs 2>/dev/null
       result "$p-btrfs" fail "btrfs zoned smoke test"
@@ -331,32 +344,22 @@ blktests_skip_reasons() {
   done
 }
 
-plan_blktests() {
-  local root=/opt/blktests out=/tmp/blktests-out d devs=() groups excl f st name reason
-  [ -x "$root/check" ] || { result blktests skip "/opt/blktests not in the image"; return; }
-  suite_prereqs
-  # The zbd group reloads null_blk itself: a zoned_nullb=1 device would keep the module busy.
-  if [ -d /sys/kernel/config/nullb/nullbZ ]; then
-    note "removing nullbZ so blktests can reload null_blk"
-    echo 0 > /sys/kernel/config/nullb/nullbZ/power; rmdir /sys/kernel/config/nullb/nullbZ
-    modprobe -r null_blk
-  fi
-  for d in $(target_disks); do
-    case $d in nullb*) continue ;; esac
-    devs+=("/dev/$d")
-  done
+# blktests_check OUT TESTS DEV...: one ./check run of TESTS (groups or group/nnn, comma
+# separated) on the DEVs; a RESULT line per result file under OUT.
+blktests_check() {
+  local root=/opt/blktests out=$1 tests=${2//,/ } f st name d reason excl
+  shift 2
   {
-    echo "TEST_DEVS=(${devs[*]})"
+    echo "TEST_DEVS=($*)"
     [ "${opt[blktests_device_only]}" = 1 ] && echo "DEVICE_ONLY=1"
     echo "TIMEOUT=${opt[blktests_timeout]}"
     excl=${opt[blktests_exclude]//,/ }
     echo "EXCLUDE=($excl)"
   } > "$root/config"
   note "blktests config:"; sed 's/^/    | /' "$root/config"
-  groups=${opt[blktests_groups]//,/ }
   rm -rf "$out"
   # shellcheck disable=SC2086
-  (cd "$root" && ./check -o "$out" $groups) 2>&1 | tee /tmp/blktests-check.log | sed 's/^/    | /'
+  (cd "$root" && ./check -o "$out" $tests) 2>&1 | tee /tmp/blktests-check.log | sed 's/^/    | /'
   local -A why=()
   blktests_skip_reasons why < <(sed 's/\x1b\[[0-9;]*m//g; s/\r//g' /tmp/blktests-check.log)
   # Every result file: OUT/<dev|nodev>/<group>/<nnn> with "status" (and "reason") lines.
@@ -373,6 +376,44 @@ plan_blktests() {
   done < <(find "$out" -mindepth 3 -maxdepth 3 -type f ! -name '*.*' 2>/dev/null | sort)
   [ -n "$(find "$out" -mindepth 3 -maxdepth 3 -type f ! -name '*.*' 2>/dev/null | head -1)" ] ||
     result blktests fail "./check produced no result files"
+}
+
+plan_blktests() {
+  local d devs=() dms=() sectors name
+  [ -x /opt/blktests/check ] || { result blktests skip "/opt/blktests not in the image"; return; }
+  suite_prereqs
+  # The zbd group reloads null_blk itself: a zoned_nullb=1 device would keep the module busy.
+  if [ -d /sys/kernel/config/nullb/nullbZ ]; then
+    note "removing nullbZ so blktests can reload null_blk"
+    echo 0 > /sys/kernel/config/nullb/nullbZ/power; rmdir /sys/kernel/config/nullb/nullbZ
+    modprobe -r null_blk
+  fi
+  for d in $(target_disks); do
+    case $d in nullb*) continue ;; esac
+    devs+=("/dev/$d")
+  done
+  blktests_check /tmp/blktests-out "${opt[blktests_groups]}" "${devs[@]}"
+  [ "${opt[blktests_dm_linear]}" = 1 ] || return 0
+  # zbd/007 only runs on a logical device: a dm-linear mapping of each whole zoned disk.
+  modprobe dm-mod 2>/dev/null
+  for d in $(target_disks); do
+    is_zoned "$d" || continue
+    sectors=$(cat "/sys/block/$d/size")
+    name=kvmm-linear-$d
+    if dmsetup create "$name" --table "0 $sectors linear /dev/$d 0" 2>&1 | sed 's/^/    | /' &&
+       [ -n "$(ls "/sys/block/$d/holders/" 2>/dev/null)" ]; then
+      dms+=("/dev/$(ls "/sys/block/$d/holders/" | head -1)")
+    else
+      result "blktests-dm-linear-$d" fail "dmsetup create of a linear mapping over $d failed"
+    fi
+  done
+  if [ "${#dms[@]}" -gt 0 ]; then
+    note "zbd/007 on ${dms[*]} (dm-linear over the zoned disks)"
+    blktests_check /tmp/blktests-out-dm zbd/007 "${dms[@]}"
+    for d in $(target_disks); do dmsetup remove "kvmm-linear-$d" 2>/dev/null; done
+  else
+    result blktests-dm-linear skip "no zoned disk to map"
+  fi
 }
 
 # ------------------------------------------------------------------ plan: zonefs (zonefs-tests)

@@ -6,8 +6,9 @@
 # on zoned disks no write pointer may be behind the durable data (ZWP >= last ZDURABLE) or ahead
 # of it (every record below the pointer is intact).
 #
-# DISKS virtio (default): one boot covers the three cache modes at once: plain virtio disks with
-# cache=none, writethrough and writeback, and a zoned virtio disk in each mode. Each boot is one
+# DISKS virtio (default): one boot covers the cache modes at once: plain virtio disks with
+# cache=none, writethrough, writeback and directsync, and a zoned virtio disk in each of the
+# first three. Each boot is one
 # kill point per mode. DISKS ata: an AHCI and an IDE disk, both cache=writeback (the ATA flush
 # path). A final boot only verifies and must exit cleanly.
 #
@@ -40,7 +41,9 @@ if [ "${1:-}" = --inner ]; then
   else
     modes=(none writethrough writeback)
   fi
-  for m in "${modes[@]}"; do
+  plain_modes=("${modes[@]}")
+  [ "$disks" = ata ] || plain_modes+=(directsync)  # O_DIRECT + FUA writes: plain disk only
+  for m in "${plain_modes[@]}"; do
     truncate -s 32M "$work/plain-$m.img"
     drives+=(-drive "file=$work/plain-$m.img,if=virtio,format=raw,cache=$m,serial=plain-$m")
     plain+=("plain-$m")

@@ -21,6 +21,13 @@
 #               reports the same write pointers (plan=zonereport, read-only in the guest)
 #   wcache      the guest turns the write cache of a virtio, an AHCI and an IDE disk off and on
 #               (sysfs); the VMM reports both changes of the host policy for each disk
+#   passthrough a zoned null_blk device of the test host (64 x 16 MiB zones, 2 conventional,
+#               max open 8 / active 12) as -drive file=/dev/nullb0,zoned=on: the guest sees the
+#               device's geometry and limits, the whole zoned plan passes (incl. zoned btrfs, whose
+#               ZONE APPENDs the VMM emulates with writes, without a single I/O error), and the
+#               zones the guest then writes (zonewrite) are on the device as the guest reported
+#               them. Needs the TCG test host (it loads null_blk from the test host's kernel
+#               package, $TESTHOST_KERNEL_ROOT).
 # The guest image comes from $KVMM_GUEST_IMAGE (bazel test --test_env=KVMM_GUEST_IMAGE=DIR), or
 # from guest/build-image.sh. Every scenario also requires the VMM's exit status to be the guest's
 # (0 = all passed). A test host failure (status 125) is retried once.
@@ -212,6 +219,47 @@ if [ "${1:-}" = --inner ]; then
         done
         rm -f "$work"/wc-*.img
         ;;
+      passthrough)
+        nullb=/dev/nullb0
+        if [ "${TESTHOST_INSIDE:-}" != tcg-nested ]; then
+          note "[passthrough] SKIPPED: loads null_blk, which only the TCG test host allows (not ${TESTHOST_INSIDE:-direct})"
+          continue
+        fi
+        kmods=${TESTHOST_KERNEL_ROOT:-}/usr/lib/modules/$(uname -r)/kernel
+        [ -d "$kmods" ] || { bad "no modules of the running kernel under '$kmods' (TESTHOST_KERNEL_ROOT)"; continue; }
+        for m in fs/configfs/configfs drivers/block/null_blk/null_blk; do
+          xz -dcf < "$kmods/$m.ko.xz" > "$work/${m##*/}.ko" || bad "cannot unpack $m.ko.xz"
+        done
+        [ -e /sys/module/configfs ] || busybox insmod "$work/configfs.ko" || bad "insmod configfs"
+        # 1 GiB of memory-backed zones, 4 KiB blocks, limits like a small ZNS/SMR device.
+        busybox insmod "$work/null_blk.ko" nr_devices=1 zoned=1 zone_size=16 zone_nr_conv=2 gb=1 \
+          memory_backed=1 zone_max_open=8 zone_max_active=12 bs=4096 || bad "insmod null_blk (zoned)"
+        [ "$(cat /sys/block/nullb0/queue/zoned 2>/dev/null)" = host-managed ] || {
+          bad "$nullb is not a host-managed zoned device"; continue; }
+        boot "$work/pt.log" boot,zoned,zonewrite,zonereport \
+          -drive "file=$nullb,if=virtio,format=raw,zoned=on,cache=none"
+        log=$work/pt.log
+        check_boot "$log" boot,zoned,zonewrite,zonereport
+        grep -q '^INFO vda zoned host-managed nr_zones=64 zone_sectors=32768 max_open=8 max_active=12 ' "$log" ||
+          bad "the guest does not see the device's geometry: $(grep '^INFO vda zoned' "$log")"
+        for r in reset write-implicit-open write-not-at-wp close open finish reset-full reset-all \
+                 fio-seq-write fio-rand-write zonefs btrfs; do
+          expect_result "$log" "zoned-vda-$r"
+        done
+        grep 'I/O error, dev vda' "$log" | grep -v 'op 0x1:(WRITE)' &&
+          bad "I/O errors other than the plan's one deliberate off-write-pointer write (above)"
+        # The zones zonewrite left (three partly written, one FULL), as the guest reported them
+        # (start, relative write pointer, condition), against the device's own report, read by
+        # the test host after the VMM exited.
+        grep '^ZONE vda ' "$log" | awk '{print $3, $4, $5}' > "$work/pt.guest"
+        blkzone report "$nullb" |
+          sed -n 's/.*start: 0x\([0-9a-f]*\),.*wptr 0x\([0-9a-f]*\) .*zcond: *\([0-9]*\).*/\1 \2 \3/p' |
+          while read -r zs zw zc; do echo "$((16#$zs)) $((16#$zw)) $zc"; done > "$work/pt.host"
+        note "[passthrough] $(wc -l < "$work/pt.guest") zones in the guest's report, $(wc -l < "$work/pt.host") on the device"
+        diff "$work/pt.guest" "$work/pt.host" > /dev/null || {
+          diff "$work/pt.guest" "$work/pt.host" | head; bad "the guest's zone report differs from the device's (above)"; }
+        rm -f "$work"/*.ko
+        ;;
       *) bad "unknown scenario '$scenario'" ;;
     esac
   done
@@ -227,5 +275,10 @@ vmm=$(readlink -f "$1")
 shift
 [ -x "$vmm" ] || host_fail "VMM binary not found"
 image=$(boot_test_image) || exit 1
+if [[ " $* " == *" passthrough "* ]] && [ -z "${TESTHOST_KERNEL_ROOT:-}" ]; then
+  # The test host boots this kernel package; the scenario loads null_blk from its modules.
+  TESTHOST_KERNEL_ROOT=$("$repo/guest/fetch-kernel.sh" | tail -1) || host_fail "guest/fetch-kernel.sh failed"
+  export TESTHOST_KERNEL_ROOT
+fi
 # The inner part must run from a path the test host can see (the host root is exported).
 run_inner "disks_test: scenarios '$*'" 1500 "$(readlink -f "${BASH_SOURCE[0]}")" "$vmm" "$image" "$@"

@@ -12,8 +12,9 @@
 #                zone_size=4M: 128 zones, 4 conventional, max open 8, max active 12; 4 MiB
 #                rather than the default 16 MiB because zbd/004 fills a zone with one
 #                synchronous 512-byte write per sector: 296 s for a 16 MiB zone under TCG):
-#                zbd/001-006 must pass ON vda (not on blktests' null_blk fallback), and
-#                block/004 005 008 011 (the CAN_BE_ZONED ones)
+#                zbd/001-006 must pass ON vda (not on blktests' null_blk fallback),
+#                block/004 005 008 011 (the CAN_BE_ZONED ones), and zbd/007 on dm-0, a
+#                dm-linear mapping of vda the plan creates (the test needs a logical device)
 #   zonefs       a subset of zonefs-tests on a zoned disk with the default geometry (512 MiB:
 #                32 x 16 MiB zones, 4 conventional, max open 8, max active 12): ZONEFS_SUBSET
 #   zonefs-full  every zonefs-tests case on the same disk (> 10 min under TCG: manual target)
@@ -108,7 +109,7 @@ if [ "${1:-}" = --inner ]; then
         ;;
       zoned)
         truncate -s 512M "$work/z.img"
-        boot "$log" 2 900 "plan=blktests blktests_groups=zbd,block" \
+        boot "$log" 2 900 "plan=blktests blktests_groups=zbd,block blktests_dm_linear=1" \
           -drive "file=$work/z.img,if=virtio,format=raw,zoned=on,zone_size=4M"
         check_boot "$log" blktests
         for t in 001 002 003 004 005 006; do
@@ -116,6 +117,8 @@ if [ "${1:-}" = --inner ]; then
           grep -Eq "zbd/$t => vda .*\[passed\]" "$log" || bad "zbd/$t did not run on vda"
         done
         if grep -E 'zbd/[0-9]+ => nullb' "$log"; then bad "zbd ran on null_blk (above)"; fi
+        # zbd/007 needs a logical device: the plan maps vda with dm-linear (dm-0).
+        expect_pass "$log" "blktests-zbd/007@dm-0"
         for t in 004 005 008 011; do expect_pass "$log" "blktests-block/$t@vda"; done
         summary "$log"
         rm -f "$work"/z.img*

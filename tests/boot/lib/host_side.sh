@@ -9,10 +9,13 @@ repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
 
 host_fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# Bazel's test environment has its own HOME: the caches stay in the real user's home.
+KVMM_CACHE=${KVMM_CACHE:-$(getent passwd "$(id -u)" | cut -d: -f6)/.cache/kvmm}
+[ "$KVMM_CACHE" = /.cache/kvmm ] && KVMM_CACHE=/root/.cache/kvmm
+export KVMM_CACHE
+
 boot_test_image() {
-  local real_home image
-  real_home=$(getent passwd "$(id -u)" | cut -d: -f6)
-  export KVMM_CACHE=${KVMM_CACHE:-${real_home:-/root}/.cache/kvmm}
+  local image
   if [ -n "${KVMM_GUEST_IMAGE:-}" ]; then
     image=$KVMM_GUEST_IMAGE
   else
