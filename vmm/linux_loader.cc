@@ -21,8 +21,16 @@ uint64_t place_initrd(uint64_t low_ram_end, uint32_t initrd_addr_max, uint64_t k
   return (limit - size) & ~0xFFFull;
 }
 
+InitrdImage InitrdImage::from_bytes(std::span<const uint8_t> bytes) {
+  return {bytes.size(), [bytes](std::span<uint8_t> out) { std::copy(bytes.begin(), bytes.end(), out.begin()); }};
+}
+
+InitrdImage InitrdImage::from_file(const InputFile& file) {
+  return {file.size(), [&file](std::span<uint8_t> out) { file.read_into(out); }};
+}
+
 LinuxBootInfo load_linux(const GuestMemory& memory, std::span<const uint8_t> bzimage,
-                         std::span<const uint8_t> initrd, const std::string& cmdline,
+                         const InitrdImage& initrd, const std::string& cmdline,
                          std::optional<uint64_t> acpi_rsdp) {
   const BzImage image = parse_bzimage(bzimage);
 
@@ -52,11 +60,11 @@ LinuxBootInfo load_linux(const GuestMemory& memory, std::span<const uint8_t> bzi
   params.e820 = build_e820_map(regions);
   params.cmdline_address = layout::kCommandLine;
   params.cmdline_size = static_cast<uint32_t>(cmdline.size());
-  if (!initrd.empty()) {
+  if (initrd.size != 0) {
     params.initrd_address =
-        place_initrd(memory.low_ram_end(), image.initrd_addr_max, kernel_end, initrd.size());
-    params.initrd_size = initrd.size();
-    memory.write(params.initrd_address, initrd);
+        place_initrd(memory.low_ram_end(), image.initrd_addr_max, kernel_end, initrd.size);
+    params.initrd_size = initrd.size;
+    initrd.fill(memory.span(params.initrd_address, initrd.size));
   }
   params.acpi_rsdp_address = acpi_rsdp;
   const ZeroPage page = build_boot_params(params);

@@ -100,8 +100,9 @@ class JoiningThread {
 int run_machine(const Options& options, const RunSettings& settings) {
   // Read inputs first: file errors should appear before any KVM work.
   std::vector<uint8_t> kernel = read_file(options.kernel_path);
-  std::vector<uint8_t> initrd =
-      options.initrd_path ? read_file(*options.initrd_path) : std::vector<uint8_t>{};
+  // The initrd is only opened here; load_linux() reads it straight into guest RAM.
+  const std::optional<InputFile> initrd_file =
+      options.initrd_path ? std::optional<InputFile>(std::in_place, *options.initrd_path) : std::nullopt;
   SerialSink sink = open_serial_sink(options.serial);
 
   Kvm kvm;
@@ -132,10 +133,9 @@ int run_machine(const Options& options, const RunSettings& settings) {
     rsdp = acpi.rsdp_address;
   }
 
-  const LinuxBootInfo boot = load_linux(memory, kernel, initrd, options.append, rsdp);
-  // The images now live in guest RAM; don't keep a second copy (the initrd can be 100+ MiB).
-  std::vector<uint8_t>().swap(kernel);
-  std::vector<uint8_t>().swap(initrd);
+  const LinuxBootInfo boot = load_linux(
+      memory, kernel, initrd_file ? InitrdImage::from_file(*initrd_file) : InitrdImage{}, options.append, rsdp);
+  std::vector<uint8_t>().swap(kernel);  // it lives in guest RAM now
   const uint64_t cr3 = write_long_mode_tables(memory);
 
   CpuidOptions cpuid_options;

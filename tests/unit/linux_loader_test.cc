@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <system_error>
 
 #include "tests/unit/fake_bzimage.h"
 #include "vmm/memory_layout.h"
@@ -25,7 +30,7 @@ TEST(LoadLinux, PlacesKernelCommandLineInitrdAndZeroPage) {
   GuestMemory memory(plan_ram_regions(64ull << 20));
   const auto image = testing::make_fake_bzimage();
   const std::vector<uint8_t> initrd(10000, 0x5a);
-  const LinuxBootInfo info = load_linux(memory, image, initrd, "console=ttyS0", std::nullopt);
+  const LinuxBootInfo info = load_linux(memory, image, InitrdImage::from_bytes(initrd), "console=ttyS0", std::nullopt);
   EXPECT_EQ(info.entry_point, 0x100200u);
   EXPECT_EQ(info.zero_page, layout::kZeroPage);
   EXPECT_EQ(std::memcmp(memory.span(0x100000, 0x3000).data(), image.data() + 5 * 512, 0x3000), 0);
@@ -37,6 +42,53 @@ TEST(LoadLinux, PlacesKernelCommandLineInitrdAndZeroPage) {
   EXPECT_EQ(initrd_size, 10000u);
   EXPECT_EQ(initrd_at % 4096, 0u);
   EXPECT_EQ(memory.span(initrd_at, 10000)[9999], 0x5a);
+}
+
+// A temporary file holding `bytes`, removed at the end of the test.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::vector<uint8_t>& bytes) {
+    const char* dir = std::getenv("TEST_TMPDIR");
+    path = std::string(dir ? dir : "/tmp") + "/initrd-XXXXXX";
+    const int fd = ::mkstemp(path.data());
+    EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+  }
+  ~TempFile() { ::unlink(path.c_str()); }
+};
+
+TEST(LoadLinux, ReadsTheInitrdFileStraightIntoGuestMemory) {
+  GuestMemory memory(plan_ram_regions(64ull << 20));
+  std::vector<uint8_t> bytes(3 * 4096 + 17);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7);
+  TempFile file(bytes);
+  const InputFile initrd(file.path);
+  EXPECT_EQ(initrd.size(), bytes.size());
+  load_linux(memory, testing::make_fake_bzimage(), InitrdImage::from_file(initrd), "", std::nullopt);
+  uint32_t initrd_at, initrd_size;
+  std::memcpy(&initrd_at, memory.span(layout::kZeroPage + 0x218, 4).data(), 4);
+  std::memcpy(&initrd_size, memory.span(layout::kZeroPage + 0x21c, 4).data(), 4);
+  ASSERT_EQ(initrd_size, bytes.size());
+  EXPECT_EQ(std::memcmp(memory.span(initrd_at, bytes.size()).data(), bytes.data(), bytes.size()), 0);
+}
+
+TEST(InputFileTest, ErrorsNameTheFile) {
+  try {
+    InputFile missing("/nonexistent/initrd.img");
+    FAIL() << "no error";
+  } catch (const std::system_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/initrd.img"), std::string::npos) << e.what();
+  }
+  TempFile file(std::vector<uint8_t>(8192, 1));
+  const InputFile shrinking(file.path);
+  ASSERT_EQ(::truncate(file.path.c_str(), 4096), 0);
+  std::vector<uint8_t> out(8192);
+  try {
+    shrinking.read_into(out);
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(file.path + ": file shrank"), std::string::npos) << e.what();
+  }
 }
 
 TEST(LoadLinux, RejectsOverlongCommandLine) {
