@@ -36,7 +36,7 @@ kernel=(-kernel "$work/vmlinuz" -initrd "$work/initrd.img")
 machine=(-m 1G -smp 1)
 append="console=ttyS0 quiet reboot=k panic=-1 timeout=1500 plan=bench bench_runtime=$runtime"
 append+=" bench_ramp=$ramp bench_size=$size bench_repeat=$repeat bench_jobs=$jobs"
-ours=("$vmm" "${machine[@]}" -nographic -no-acpi -serial stdio "${kernel[@]}"
+ours=("$vmm" "${machine[@]}" -nographic -serial stdio "${kernel[@]}"
       -drive "file=$work/virtio.img,if=virtio,format=raw,cache=none,aio=io_uring"
       -drive "file=$work/ahci.img,if=ahci,format=raw,cache=none,aio=io_uring"
       -drive "file=$work/ide.img,if=ide,format=raw,cache=none,aio=io_uring"
@@ -108,7 +108,7 @@ host_fio() {
   echo "guest_append $append"
 } >> "$out/meta.txt"
 
-[ "${KVMM_COMPARE_WARMUP:-1}" = 0 ] || boot warmup 0 "$vmm" "${machine[@]}" -nographic -no-acpi -serial stdio \
+[ "${KVMM_COMPARE_WARMUP:-1}" = 0 ] || boot warmup 0 "$vmm" "${machine[@]}" -nographic -serial stdio \
   "${kernel[@]}" -append "console=ttyS0 quiet reboot=k panic=-1 plan=boot"
 wanted() { [[ " ${KVMM_COMPARE_VMMS:-ours qemu host} " == *" $1 "* ]]; }
 for ((r = 1; r <= rounds; r++)); do
