@@ -113,12 +113,11 @@ BenchDisk::BenchDisk(DiskKind kind) : kind_(kind) {
 
 BenchDisk::~BenchDisk() = default;
 
-size_t BenchDisk::reap(bool wait) {
-  size_t n = backend_->process_completions();
-  if (n > 0 || !wait || backend_->in_flight() == 0 || backend_->completion_fd() < 0) return n;
+bool BenchDisk::wait_for_completions() {
+  if (backend_->in_flight() == 0 || backend_->completion_fd() < 0) return false;
   pollfd p{backend_->completion_fd(), POLLIN, 0};
   ::poll(&p, 1, 1000);
-  return backend_->process_completions();
+  return true;
 }
 
 uint64_t BenchDisk::bounce_heap_fallbacks() {

@@ -34,11 +34,23 @@ class BenchDisk {
   block::Backend& backend() { return *backend_; }
   // The I/O thread's completion step: waits for the completion fd when the driver works
   // asynchronously and nothing is ready yet (if `wait`), then delivers what is ready.
-  size_t reap(bool wait);
+  size_t reap(bool wait) {
+    return reap_via(wait, [this] { return backend_->process_completions(); });
+  }
+  // The same, delivered by `deliver()`: a device that wraps the backend's completion step
+  // (VirtioBlk::process_completions batches its interrupts and looks at its rings after it).
+  template <typename Deliver>
+  size_t reap_via(bool wait, Deliver&& deliver) {
+    size_t n = deliver();
+    if (n > 0 || !wait || !wait_for_completions()) return n;
+    return deliver();
+  }
   // O_DIRECT bounce buffers taken from the heap (aligned_alloc, not operator new) so far.
   uint64_t bounce_heap_fallbacks();
 
  private:
+  // Blocks (up to 1 s) until the completion fd is readable; false if nothing is in flight.
+  bool wait_for_completions();
   DiskKind kind_;
   std::unique_ptr<block::Backend> backend_;
 };

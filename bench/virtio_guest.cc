@@ -196,4 +196,14 @@ uint16_t VirtioGuest::reap(std::vector<uint16_t>& done) {
   return n;
 }
 
+bool VirtioGuest::kick_prepare() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // avail idx before avail_event
+  uint16_t old = avail_idx_at_kick_prepare_;
+  uint16_t now = avail_idx_;
+  avail_idx_at_kick_prepare_ = now;
+  // avail_event: after the used ring's entries.
+  uint16_t event = load<uint16_t>(used_host_ + 4 + 8u * options_.queue_size);
+  return static_cast<uint16_t>(now - event - 1) < static_cast<uint16_t>(now - old);
+}
+
 }  // namespace bench

@@ -29,6 +29,9 @@ class VirtioGuest {
   // Reads the used ring: appends completed slot numbers to `done` and re-arms used_event.
   // Returns how many completed.
   uint16_t reap(std::vector<uint16_t>& done);
+  // Linux's virtqueue_kick_prepare() with EVENT_IDX: whether the buffers made available since
+  // the last call must be notified (the device's avail_event is among them).
+  bool kick_prepare();
 
   uint64_t errors() const { return errors_; }
   uint32_t request_bytes() const { return options_.segments * 4096; }
@@ -58,6 +61,7 @@ class VirtioGuest {
   uint8_t* avail_host_ = nullptr;
   uint8_t* used_host_ = nullptr;
   uint16_t avail_idx_ = 0;
+  uint16_t avail_idx_at_kick_prepare_ = 0;
   uint16_t used_seen_ = 0;
   std::vector<Slot> slots_;
   uint64_t errors_ = 0;

@@ -177,9 +177,10 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
   State& s = *state_;
   s.bus = std::make_unique<devices::pci::PciBus>();
 
-  auto watch_completions = [&loop](int fd, auto* backend) {
-    loop.watch_readable(fd, [backend] {
-      backend->process_completions();
+  // `sink` is the backend itself, or the virtio-blk device that batches its interrupts.
+  auto watch_completions = [&loop](int fd, auto* sink) {
+    loop.watch_readable(fd, [sink] {
+      sink->process_completions();
       return true;
     });
   };
@@ -210,13 +211,13 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
         auto* zoned = s.zoned_backends.back().get();
         report_write_cache(zoned->inner(), d);
         blk = std::make_shared<devices::virtio::VirtioBlk>(memory, *zoned, blk_options);
-        watch_completions(zoned->completion_fd(), zoned);
+        watch_completions(zoned->completion_fd(), blk.get());
       } else {
         s.backends.push_back(block::Backend::open(d));
         auto* backend = s.backends.back().get();
         report_write_cache(*backend, d);
         blk = std::make_shared<devices::virtio::VirtioBlk>(memory, *backend, blk_options);
-        watch_completions(backend->completion_fd(), backend);
+        watch_completions(backend->completion_fd(), blk.get());
       }
       s.notifiers.push_back(std::make_unique<devices::virtio::KvmQueueNotifier>(
           vm.fd(), queues, devices::virtio::VirtioPciDevice::kNotifyOffMultiplier));

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 namespace devices::virtio {
 namespace {
@@ -227,6 +228,7 @@ VirtioBlk::VirtioBlk(const vmm::GuestMemory& memory, std::unique_ptr<BlkDisk> di
       if (zoned_) s.zones = std::make_unique<block::ZoneReport[]>(kReportBatch);
       s.request.completion = &s;
     }
+    qs.slot_count = slots;
     qs.free.reserve(slots);
     qs.parked.reserve(slots);
     for (uint16_t i = slots; i > 0; --i) qs.free.push_back(static_cast<uint16_t>(i - 1));
@@ -342,6 +344,7 @@ void VirtioBlk::device_reset() {
     // Requests still in the backend belong to the old queue: their completions are dropped.
     ++qs.generation;
     qs.starved = false;
+    qs.avail_event_ahead = false;
     qs.busy_heads.reset();
     qs.parked.clear();
     qs.free.clear();
@@ -353,8 +356,64 @@ void VirtioBlk::device_reset() {
   }
 }
 
+class VirtioBlk::DeferredInterrupts {
+ public:
+  explicit DeferredInterrupts(VirtioBlk& device) : device_(device) { ++device_.interrupt_deferrals_; }
+  ~DeferredInterrupts() {
+    if (--device_.interrupt_deferrals_ == 0) device_.signal_marked_queues();
+  }
+  DeferredInterrupts(const DeferredInterrupts&) = delete;
+  DeferredInterrupts& operator=(const DeferredInterrupts&) = delete;
+
+ private:
+  VirtioBlk& device_;
+};
+
+void VirtioBlk::signal_marked_queues() {
+  uint64_t marked = std::exchange(marked_queues_, 0);
+  while (marked != 0) {
+    auto q = static_cast<uint16_t>(std::countr_zero(marked));
+    marked &= marked - 1;
+    if (queue(q).needs_interrupt()) signal_queue(q);
+  }
+}
+
+size_t VirtioBlk::process_completions() {
+  std::lock_guard lock(mutex_);
+  size_t n = 0;
+  uint64_t completed = 0;
+  {
+    DeferredInterrupts deferred(*this);
+    n = disk_->process_completions();
+    completed = marked_queues_;
+  }
+  // Interrupts are out; now the buffers the driver published without kicking.
+  while (completed != 0) {
+    auto q = static_cast<uint16_t>(std::countr_zero(completed));
+    completed &= completed - 1;
+    if (state_[q].avail_event_ahead) process_queue(q);
+  }
+  return n;
+}
+
+uint16_t VirtioBlk::kick_slack(uint16_t q) {
+  uint16_t busy = state_[q].in_backend();
+  if (busy < kBusyDepth || !queue(q).event_idx()) return 0;
+  return std::min<uint16_t>(busy / 2, queue(q).size / 2);
+}
+
+void VirtioBlk::rearm_avail_event(uint16_t q) {
+  QueueState& qs = state_[q];
+  if (!qs.avail_event_ahead || kick_slack(q) > 0) return;
+  qs.avail_event_ahead = false;
+  SplitQueue& vq = queue(q);
+  vq.publish_avail_event();
+  if (vq.has_available()) kick(q);
+}
+
 void VirtioBlk::process_queue(uint16_t q) {
   std::lock_guard lock(mutex_);
+  DeferredInterrupts deferred(*this);  // synchronous completions: one interrupt at the end
   if (q >= num_queues() || !live()) return;
   SplitQueue& vq = queue(q);
   if (!vq.enabled) return;
@@ -380,7 +439,9 @@ void VirtioBlk::process_queue(uint16_t q) {
     const char* why = "";
     PopResult r = vq.pop(chain_, &why);
     if (r == PopResult::kEmpty) {
-      vq.publish_avail_event();
+      uint16_t slack = kick_slack(q);
+      vq.publish_avail_event(slack);
+      qs.avail_event_ahead = slack > 0;
       if (vq.has_available()) continue;
       break;
     }
@@ -395,6 +456,7 @@ void VirtioBlk::process_queue(uint16_t q) {
   // Still inside the batch: completions the backend already has (NullDriver) are delivered
   // now, with no eventfd write and read, and interrupts coalesce with EVENT_IDX as usual.
   disk_->process_ready_completions();
+  rearm_avail_event(q);
 }
 
 bool VirtioBlk::map_iov(const Chain& chain, size_t first, size_t last, uint64_t skip, uint64_t bytes,
@@ -766,7 +828,17 @@ void VirtioBlk::finish(uint16_t q, uint16_t head, uint8_t* status, uint8_t code,
   *status = code;  // before the used element is published (push_used releases)
   SplitQueue& vq = queue(q);
   vq.push_used(head, used_len);
+  if (interrupt_deferrals_ > 0 && q < 64) {
+    marked_queues_ |= uint64_t{1} << q;
+    return;
+  }
   if (vq.needs_interrupt()) signal_queue(q);
+  // Delivered outside process_completions() (a caller driving the backend directly): nobody
+  // else looks at the ring for buffers published without a kick.
+  if (state_[q].avail_event_ahead) {
+    state_[q].avail_event_ahead = false;
+    kick(q);
+  }
 }
 
 }  // namespace devices::virtio

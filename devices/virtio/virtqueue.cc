@@ -153,9 +153,10 @@ bool SplitQueue::walk(uint16_t head, Chain& chain, const char** why) const {
   }
 }
 
-void SplitQueue::publish_avail_event() {
+void SplitQueue::publish_avail_event(uint16_t ahead) {
   if (desc_ == nullptr || !event_idx_) return;
-  store16(used_ + 4 + ring::kUsedElemSize * size, last_avail_, std::memory_order_relaxed);
+  store16(used_ + 4 + ring::kUsedElemSize * size, static_cast<uint16_t>(last_avail_ + ahead),
+          std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_seq_cst);  // before re-reading avail idx
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -32,8 +33,11 @@ namespace devices::testing {
 class FakeMsi : public pci::MsiSender {
  public:
   void send(uint64_t address, uint32_t data) override {
-    std::lock_guard lock(mutex);
-    sent.emplace_back(address, data);
+    {
+      std::lock_guard lock(mutex);
+      sent.emplace_back(address, data);
+    }
+    if (on_send) on_send(data);
   }
   size_t count(uint32_t data) {
     std::lock_guard lock(mutex);
@@ -47,6 +51,9 @@ class FakeMsi : public pci::MsiSender {
   }
   std::mutex mutex;
   std::vector<std::pair<uint64_t, uint32_t>> sent;
+  // Runs on the sending thread after each message: a guest's interrupt handler, for tests
+  // that need one to run while the device is still completing requests.
+  std::function<void(uint32_t data)> on_send;
 };
 
 class FakeLine : public InterruptLine {
