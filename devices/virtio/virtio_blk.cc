@@ -231,6 +231,7 @@ VirtioBlk::VirtioBlk(const vmm::GuestMemory& memory, std::unique_ptr<BlkDisk> di
     qs.slot_count = slots;
     qs.free.reserve(slots);
     qs.parked.reserve(slots);
+    qs.resuming.reserve(slots);
     for (uint16_t i = slots; i > 0; --i) qs.free.push_back(static_cast<uint16_t>(i - 1));
   }
   chain_.segments.reserve(2 * SplitQueue::kMaxSize);
@@ -421,9 +422,10 @@ void VirtioBlk::process_queue(uint16_t q) {
   QueueState& qs = state_[q];
 
   // Completions parked while bus mastering was off go out first, in completion order.
-  auto parked = std::move(qs.parked);
-  qs.parked.clear();
-  for (uint16_t index : parked) resume_parked(qs.slots[index]);
+  // (Swapped with a scratch list: both keep their reserved capacity, so parking never allocates.)
+  qs.resuming.swap(qs.parked);
+  for (uint16_t index : qs.resuming) resume_parked(qs.slots[index]);
+  qs.resuming.clear();
 
   BatchGuard batch(*disk_);
   uint32_t budget = vq.size;

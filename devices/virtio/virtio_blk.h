@@ -254,6 +254,7 @@ class VirtioBlk final : public VirtioPciDevice {
     std::unique_ptr<Slot[]> slots;
     std::vector<uint16_t> free;
     std::vector<uint16_t> parked;  // completed while bus mastering was off
+    std::vector<uint16_t> resuming;  // process_queue()'s scratch: the parked ones going out
     std::bitset<SplitQueue::kMaxSize> busy_heads;  // heads owned by the device right now
     uint32_t generation = 0;
     bool starved = false;
@@ -262,7 +263,7 @@ class VirtioBlk final : public VirtioPciDevice {
     // buffers, so every completion batch must look at the ring (see kick_slack()).
     bool avail_event_ahead = false;
     uint16_t in_backend() const {
-      return static_cast<uint16_t>(slot_count - free.size() - parked.size());
+      return static_cast<uint16_t>(slot_count - free.size() - parked.size() - resuming.size());
     }
   };
 
