@@ -38,7 +38,7 @@ class BenchDisk {
     return reap_via(wait, [this] { return backend_->process_completions(); });
   }
   // The same, delivered by `deliver()`: a device that wraps the backend's completion step
-  // (VirtioBlk::process_completions batches its interrupts and looks at its rings after it).
+  // (VirtioBlk::process_completions batches its interrupts).
   template <typename Deliver>
   size_t reap_via(bool wait, Deliver&& deliver) {
     size_t n = deliver();

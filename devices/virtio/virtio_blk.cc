@@ -228,7 +228,6 @@ VirtioBlk::VirtioBlk(const vmm::GuestMemory& memory, std::unique_ptr<BlkDisk> di
       if (zoned_) s.zones = std::make_unique<block::ZoneReport[]>(kReportBatch);
       s.request.completion = &s;
     }
-    qs.slot_count = slots;
     qs.free.reserve(slots);
     qs.parked.reserve(slots);
     qs.resuming.reserve(slots);
@@ -345,7 +344,6 @@ void VirtioBlk::device_reset() {
     // Requests still in the backend belong to the old queue: their completions are dropped.
     ++qs.generation;
     qs.starved = false;
-    qs.avail_event_ahead = false;
     qs.busy_heads.reset();
     qs.parked.clear();
     qs.free.clear();
@@ -381,35 +379,8 @@ void VirtioBlk::signal_marked_queues() {
 
 size_t VirtioBlk::process_completions() {
   std::lock_guard lock(mutex_);
-  size_t n = 0;
-  uint64_t completed = 0;
-  {
-    DeferredInterrupts deferred(*this);
-    n = disk_->process_completions();
-    completed = marked_queues_;
-  }
-  // Interrupts are out; now the buffers the driver published without kicking.
-  while (completed != 0) {
-    auto q = static_cast<uint16_t>(std::countr_zero(completed));
-    completed &= completed - 1;
-    if (state_[q].avail_event_ahead) process_queue(q);
-  }
-  return n;
-}
-
-uint16_t VirtioBlk::kick_slack(uint16_t q) {
-  uint16_t busy = state_[q].in_backend();
-  if (busy < kBusyDepth || !queue(q).event_idx()) return 0;
-  return std::min<uint16_t>(busy / 2, queue(q).size / 2);
-}
-
-void VirtioBlk::rearm_avail_event(uint16_t q) {
-  QueueState& qs = state_[q];
-  if (!qs.avail_event_ahead || kick_slack(q) > 0) return;
-  qs.avail_event_ahead = false;
-  SplitQueue& vq = queue(q);
-  vq.publish_avail_event();
-  if (vq.has_available()) kick(q);
+  DeferredInterrupts deferred(*this);
+  return disk_->process_completions();
 }
 
 void VirtioBlk::process_queue(uint16_t q) {
@@ -441,9 +412,7 @@ void VirtioBlk::process_queue(uint16_t q) {
     const char* why = "";
     PopResult r = vq.pop(chain_, &why);
     if (r == PopResult::kEmpty) {
-      uint16_t slack = kick_slack(q);
-      vq.publish_avail_event(slack);
-      qs.avail_event_ahead = slack > 0;
+      vq.publish_avail_event();
       if (vq.has_available()) continue;
       break;
     }
@@ -458,7 +427,6 @@ void VirtioBlk::process_queue(uint16_t q) {
   // Still inside the batch: completions the backend already has (NullDriver) are delivered
   // now, with no eventfd write and read, and interrupts coalesce with EVENT_IDX as usual.
   disk_->process_ready_completions();
-  rearm_avail_event(q);
 }
 
 bool VirtioBlk::map_iov(const Chain& chain, size_t first, size_t last, uint64_t skip, uint64_t bytes,
@@ -832,14 +800,8 @@ void VirtioBlk::finish(uint16_t q, uint16_t head, uint8_t* status, uint8_t code,
   vq.push_used(head, used_len);
   if (interrupt_deferrals_ > 0 && q < 64) {
     marked_queues_ |= uint64_t{1} << q;
-    return;
-  }
-  if (vq.needs_interrupt()) signal_queue(q);
-  // Delivered outside process_completions() (a caller driving the backend directly): nobody
-  // else looks at the ring for buffers published without a kick.
-  if (state_[q].avail_event_ahead) {
-    state_[q].avail_event_ahead = false;
-    kick(q);
+  } else if (vq.needs_interrupt()) {
+    signal_queue(q);
   }
 }
 

@@ -182,11 +182,6 @@ class VirtioBlk final : public VirtioPciDevice {
   // then reaps the whole batch per interrupt instead of racing the device for it.
   size_t process_completions();
 
-  // With at least kBusyDepth requests of a queue in the backend, its next completion batch
-  // comes soon and looks at the ring anyway, so the device asks (EVENT_IDX avail_event) to
-  // be kicked only after in_backend/2 more buffers: each kick the driver saves is a VM exit.
-  static constexpr uint16_t kBusyDepth = 8;
-
   // Requests handed to the backend and not completed yet (all queues).
   size_t in_flight();
 
@@ -258,13 +253,6 @@ class VirtioBlk final : public VirtioPciDevice {
     std::bitset<SplitQueue::kMaxSize> busy_heads;  // heads owned by the device right now
     uint32_t generation = 0;
     bool starved = false;
-    uint16_t slot_count = 0;
-    // avail_event was published ahead of last_avail: the driver does not kick for the next
-    // buffers, so every completion batch must look at the ring (see kick_slack()).
-    bool avail_event_ahead = false;
-    uint16_t in_backend() const {
-      return static_cast<uint16_t>(slot_count - free.size() - parked.size() - resuming.size());
-    }
   };
 
   static uint64_t offered_features(const BlkDisk& disk);
@@ -277,11 +265,6 @@ class VirtioBlk final : public VirtioPciDevice {
   // queues that need it. Completions outside one (tests driving the backend) signal at once.
   class DeferredInterrupts;
   void signal_marked_queues();
-  // How far ahead of last_avail the queue may ask to be kicked (see kBusyDepth).
-  uint16_t kick_slack(uint16_t queue);
-  // After completions: a queue asked to be kicked late that is no longer busy asks for the
-  // next buffer again (and runs again if one came meanwhile).
-  void rearm_avail_event(uint16_t queue);
   void finish_slot(Slot& slot);
   void release(Slot& slot);
   void on_complete(Slot& slot, block::Status status, size_t bytes);

@@ -153,10 +153,9 @@ bool SplitQueue::walk(uint16_t head, Chain& chain, const char** why) const {
   }
 }
 
-void SplitQueue::publish_avail_event(uint16_t ahead) {
+void SplitQueue::publish_avail_event() {
   if (desc_ == nullptr || !event_idx_) return;
-  store16(used_ + 4 + ring::kUsedElemSize * size, static_cast<uint16_t>(last_avail_ + ahead),
-          std::memory_order_relaxed);
+  store16(used_ + 4 + ring::kUsedElemSize * size, last_avail_, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_seq_cst);  // before re-reading avail idx
 }
 

@@ -55,10 +55,8 @@ class SplitQueue {
   PopResult pop(Chain& chain, const char** why);
   // True if the driver has published buffers not popped yet (acquire read of avail idx).
   bool has_available() const;
-  // EVENT_IDX: asks for a notification once the driver publishes past last_avail() + ahead
-  // (ahead 0: at the next buffer). A device that will look at the ring anyway (on its next
-  // completion) may ask for it later, and the driver saves the kicks in between.
-  void publish_avail_event(uint16_t ahead = 0);
+  // EVENT_IDX: asks for a notification once the driver publishes past last_avail().
+  void publish_avail_event();
 
   void push_used(uint16_t head, uint32_t length);
   // Whether the driver wants an interrupt for the used entries pushed since the last call
@@ -68,7 +66,6 @@ class SplitQueue {
   uint16_t last_avail() const { return last_avail_; }
   uint16_t used_index() const { return used_idx_; }
   bool active() const { return desc_ != nullptr; }
-  bool event_idx() const { return event_idx_; }
 
  private:
   bool walk(uint16_t head, Chain& chain, const char** why) const;
