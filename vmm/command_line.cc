@@ -16,6 +16,7 @@ namespace {
 
 constexpr uint64_t kMaxMemory = 1ull << 40;  // 1 TiB: anything larger is surely a typo
 constexpr unsigned kMaxVcpus = 64;           // bounded by the MP table's CPU entries
+constexpr uint64_t kMaxPollNs = 1000000;     // a longer busy-poll only burns a host CPU
 
 uint64_t parse_unsigned(const std::string& text) {
   if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) {
@@ -102,6 +103,20 @@ Options parse_command_line(const std::vector<std::string>& args) {
          options.initrd_path = v;
        }},
       {"-append", [&](const std::string& v) { options.append = v; }},
+      {"-iothread-poll-max-ns",
+       [&](const std::string& v) {
+         uint64_t n = 0;
+         try {
+           n = parse_unsigned(v);
+         } catch (const std::exception&) {
+           throw UsageError("-iothread-poll-max-ns: '" + v + "': not a number (0 turns polling off)");
+         }
+         if (n > kMaxPollNs) {
+           throw UsageError("-iothread-poll-max-ns: '" + v + "': at most " + std::to_string(kMaxPollNs) +
+                            " (1 ms)");
+         }
+         options.iothread_poll_max_ns = n;
+       }},
       {"-serial", [&](const std::string& v) { options.serial = parse_serial(v); }},
       {"-drive",
        [&](const std::string& v) {
@@ -161,6 +176,8 @@ std::string usage_text() {
          "  -serial stdio|file:PATH|none   where COM1 goes (default stdio)\n"
          "  -nographic            accepted for QEMU compatibility (no effect)\n"
          "  -no-acpi              no ACPI tables (the guest uses the MP table)\n"
+         "  -iothread-poll-max-ns N  busy-poll virtio-blk queues and completions for up to N ns\n"
+         "                        before the I/O thread sleeps (adaptive; default 32768, 0 = off)\n"
          "  -drive file=PATH[,if=virtio|ide|ahci][,format=raw]\n"
          "         [,cache=writeback|none|writethrough|unsafe|directsync][,aio=io_uring|threads]\n"
          "         [,readonly=on][,discard=unmap][,serial=STR][,num-queues=N]\n"

@@ -32,6 +32,9 @@ struct Options {
   std::string append;
   SerialConfig serial;
   bool acpi = true;  // -no-acpi: MP table only
+  // -iothread-poll-max-ns: how long the I/O thread may busy-poll the virtio-blk queues and
+  // their disks' completions before it sleeps (QEMU's iothread poll-max-ns, same default).
+  uint64_t iothread_poll_max_ns = 32768;
   std::vector<block::DriveOptions> drives;  // -drive, in command-line order
   bool show_help = false;
 };

@@ -234,6 +234,7 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
           return true;
         });
       }
+      loop.add_poller([raw] { return raw->poll(); });
       s.virtio.push_back(std::move(blk));
     } else if (d.interface == DriveInterface::kAhci) {
       s.backends.push_back(block::Backend::open(d));

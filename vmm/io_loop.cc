@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -121,9 +122,40 @@ void IoLoop::complete(uint64_t id, int result) {
   }
 }
 
+void IoLoop::add_poller(Poller poller) { pollers_.push_back(std::move(poller)); }
+
+bool IoLoop::poll_for_work() {
+  if (pollers_.empty() || poll_time_.count() == 0) return false;
+  const auto start = std::chrono::steady_clock::now();
+  do {
+    bool found = false;
+    for (Poller& p : pollers_) found |= p();
+    if (found || io_uring_cq_ready(&ring_) > 0) return true;
+  } while (std::chrono::steady_clock::now() - start < poll_time_);
+  return false;
+}
+
+void IoLoop::adapt_poll_time(std::chrono::nanoseconds slept) {
+  if (pollers_.empty() || poll_max_.count() == 0) {
+    poll_time_ = {};
+  } else if (slept > poll_max_) {
+    poll_time_ = {};  // idle: polling would only burn a CPU
+  } else if (poll_time_ < poll_max_) {
+    constexpr std::chrono::nanoseconds kFirst{4000};
+    poll_time_ = std::min(poll_max_, poll_time_.count() == 0 ? kFirst : 2 * poll_time_);
+  }
+}
+
 void IoLoop::run() {
   while (!stopping_.load()) {
-    const int err = io_uring_submit_and_wait(&ring_, 1);
+    int err;
+    if (poll_for_work()) {
+      err = io_uring_submit(&ring_);  // work is waiting: no sleep
+    } else {
+      const auto before = std::chrono::steady_clock::now();
+      err = io_uring_submit_and_wait(&ring_, 1);
+      adapt_poll_time(std::chrono::steady_clock::now() - before);
+    }
     if (err < 0 && err != -EINTR) throw_errno(-err, "io_uring_submit_and_wait");
     io_uring_cqe* cqe;
     while (io_uring_peek_cqe(&ring_, &cqe) == 0) {

@@ -37,6 +37,19 @@ class IoLoop {
   // Runs `callback` on the I/O thread soon.
   void post(Callback callback);
 
+  // Busy-polling before the loop sleeps, like QEMU's iothread poll-max-ns. A poller does the
+  // work an event would announce (a virtqueue's new requests, a disk's finished ones) without
+  // the event, and returns whether it found any. After a short sleep the loop polls for a
+  // while before sleeping again: when work turns up in that time, no kick or completion has
+  // to wake this thread (a guest that finds the device already consuming its ring does not
+  // even kick). The poll time adapts: it doubles, from 4 us up to `max`, while sleeps are
+  // shorter than `max`, and drops to 0 after a longer one. `max` 0 turns polling off.
+  // Both only before run() starts, or from callbacks.
+  using Poller = std::function<bool()>;
+  void add_poller(Poller poller);
+  void set_poll_max(std::chrono::nanoseconds max) { poll_max_ = max; }
+  std::chrono::nanoseconds poll_time() const { return poll_time_; }  // the current window (tests)
+
   // Processes events until stop() is called.
   void run();
   void stop();
@@ -55,6 +68,9 @@ class IoLoop {
   void arm_poll(uint64_t id, int fd);
   void complete(uint64_t id, int result);
   void run_posted();
+  // Spins up to poll_time_ until a poller or the ring has work; true if any turned up.
+  bool poll_for_work();
+  void adapt_poll_time(std::chrono::nanoseconds slept);
 
   io_uring ring_{};
   UniqueFd wake_fd_;
@@ -64,6 +80,9 @@ class IoLoop {
   std::mutex posted_mutex_;
   std::vector<Callback> posted_;
   std::vector<Callback> running_;  // I/O thread only: the batch run_posted() is running
+  std::vector<Poller> pollers_;
+  std::chrono::nanoseconds poll_max_{0};
+  std::chrono::nanoseconds poll_time_{0};
 };
 
 }  // namespace vmm

@@ -157,6 +157,7 @@ int run_machine(const Options& options, const RunSettings& settings) {
   vm.ignore_port_writes(0x80, 1, port80_eventfd.get());
 
   IoLoop loop;
+  loop.set_poll_max(std::chrono::nanoseconds(options.iothread_poll_max_ns));
   ExitRequest exit_request(settings.start, [&loop](std::string line) {
     loop.post([line = std::move(line)] { std::fputs(line.c_str(), stderr); });
   });

@@ -383,6 +383,26 @@ size_t VirtioBlk::process_completions() {
   return disk_->process_completions();
 }
 
+bool VirtioBlk::poll() {
+  uint64_t ready = 0;  // queues with new requests (at most 64)
+  bool completed;
+  {
+    std::lock_guard lock(mutex_);
+    DeferredInterrupts deferred(*this);
+    completed = disk_->process_ready_completions() > 0;
+    if (live() && dma_allowed()) {
+      for (uint16_t q = 0; q < num_queues(); ++q) {
+        if (queue(q).enabled && queue(q).has_available()) ready |= uint64_t{1} << q;
+      }
+    }
+  }
+  const bool found = completed || ready != 0;
+  for (uint16_t q = 0; ready != 0; ++q, ready >>= 1) {
+    if (ready & 1) process_queue(q);
+  }
+  return found;
+}
+
 void VirtioBlk::process_queue(uint16_t q) {
   std::lock_guard lock(mutex_);
   DeferredInterrupts deferred(*this);  // synchronous completions: one interrupt at the end

@@ -181,6 +181,10 @@ class VirtioBlk final : public VirtioPciDevice {
   // Each queue is interrupted at most once, after all of them are in the used ring: the guest
   // then reaps the whole batch per interrupt instead of racing the device for it.
   size_t process_completions();
+  // The I/O thread's busy-poll (vmm::IoLoop::add_poller): delivers completions the disk
+  // already has and runs queues with new requests, as a completion signal or a kick would.
+  // Returns whether it found anything.
+  bool poll();
 
   // Requests handed to the backend and not completed yet (all queues).
   size_t in_flight();

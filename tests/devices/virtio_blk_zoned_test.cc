@@ -20,6 +20,7 @@
 #include "block/drive_options.h"
 #include "block/zoned/zoned_backend.h"
 #include "devices/virtio/virtio_blk.h"
+#include "holding_disk.h"
 #include "virtio_test_util.h"
 
 namespace devices::virtio {
@@ -29,6 +30,7 @@ using namespace blk;
 using testing::Buf;
 using testing::FakeHooks;
 using testing::FakeMsi;
+using testing::HoldingDisk;
 using testing::TempDir;
 using testing::TestDriver;
 using testing::TestRam;
@@ -790,43 +792,15 @@ TEST_F(VirtioBlkZonedTest, ReadOnlyZonedDrive) {
 // A BlkDisk over the zoned backend that holds ZONE_REPORT requests until release(): the
 // device must also cope with reports completing later, outside submit(), round by round, and
 // with bus mastering switched off meanwhile.
-class DeferredReportDisk final : public BlkDisk {
- public:
-  explicit DeferredReportDisk(block::zoned::ZonedBackend& zb) : zb_(zb) {}
-  void submit(block::Request& req) override {
-    if (req.op == block::Op::kZoneReport) {
-      held_.push_back(&req);
-      return;
-    }
-    zb_.submit(req);
-  }
-  // Completes the held reports (each may queue its next round); returns how many.
-  size_t release() {
-    auto held = std::move(held_);
-    held_.clear();
-    for (block::Request* r : held) zb_.submit(*r);
-    return held.size();
-  }
-  size_t held() const { return held_.size(); }
-  void begin_batch() override { zb_.begin_batch(); }
-  void end_batch() override { zb_.end_batch(); }
-  int completion_fd() const override { return zb_.completion_fd(); }
-  size_t process_completions() override { return zb_.process_completions(); }
-  block::Geometry geometry() const override { return zb_.geometry(); }
-  bool write_cache_enabled() const override { return zb_.write_cache_enabled(); }
-  void set_write_cache_enabled(bool on) override { zb_.set_write_cache_enabled(on); }
-  bool default_write_cache() const override { return true; }
-  std::optional<block::zoned::ZonedConfig> zoned_config() const override { return zb_.zoned_config(); }
-
- private:
-  block::zoned::ZonedBackend& zb_;
-  std::vector<block::Request*> held_;
-};
+std::unique_ptr<HoldingDisk> deferred_report_disk(block::zoned::ZonedBackend& zb) {
+  return std::make_unique<HoldingDisk>(make_blk_disk(zb),
+                                       [](const block::Request& r) { return r.op == block::Op::kZoneReport; });
+}
 
 TEST_F(VirtioBlkZonedTest, ReportCompletingAsynchronouslyAcrossRoundsAndBusMasterOff) {
   open();
-  auto owned = std::make_unique<DeferredReportDisk>(*zb_);
-  DeferredReportDisk* disk = owned.get();
+  auto owned = deferred_report_disk(*zb_);
+  HoldingDisk* disk = owned.get();
   drv_.reset();
   dev_ = std::make_unique<VirtioBlk>(ram_.memory, std::move(owned), VirtioBlkOptions{});
   dev_->set_msi_sender(&msi_);
@@ -870,8 +844,8 @@ TEST_F(VirtioBlkZonedTest, ReportCompletingAsynchronouslyAcrossRoundsAndBusMaste
 
 TEST_F(VirtioBlkZonedTest, ReportHeldAcrossDeviceResetIsDropped) {
   open();
-  auto owned = std::make_unique<DeferredReportDisk>(*zb_);
-  DeferredReportDisk* disk = owned.get();
+  auto owned = deferred_report_disk(*zb_);
+  HoldingDisk* disk = owned.get();
   drv_.reset();
   dev_ = std::make_unique<VirtioBlk>(ram_.memory, std::move(owned), VirtioBlkOptions{});
   dev_->set_msi_sender(&msi_);

@@ -67,6 +67,18 @@ TEST_F(CommandLineTest, NoAcpi) {
   EXPECT_FALSE(parse_command_line({"-kernel", file_, "-no-acpi"}).acpi);
 }
 
+TEST_F(CommandLineTest, IothreadPollMaxNs) {
+  EXPECT_EQ(parse_command_line({"-kernel", file_}).iothread_poll_max_ns, 32768u);  // QEMU's default
+  EXPECT_EQ(parse_command_line({"-kernel", file_, "-iothread-poll-max-ns", "0"}).iothread_poll_max_ns, 0u);
+  EXPECT_EQ(parse_command_line({"-kernel", file_, "-iothread-poll-max-ns", "1000000"}).iothread_poll_max_ns,
+            1000000u);
+  EXPECT_EQ(message_for({"-kernel", file_, "-iothread-poll-max-ns", "-1"}).rfind("-iothread-poll-max-ns: '-1'", 0),
+            0u);
+  EXPECT_EQ(message_for({"-kernel", file_, "-iothread-poll-max-ns", "1000001"})
+                .rfind("-iothread-poll-max-ns: '1000001': at most 1000000", 0),
+            0u);
+}
+
 TEST_F(CommandLineTest, Drives) {
   const Options o = parse_command_line(
       {"-kernel", file_, "-drive", "file=/a.img,if=virtio,format=raw,cache=none,serial=s1",

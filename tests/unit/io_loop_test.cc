@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <thread>
 
 namespace vmm {
@@ -71,6 +73,64 @@ TEST(IoLoop, RunPendingRunsWorkPostedAfterStop) {
   loop.post([&] { ran = true; });
   loop.run_pending();
   EXPECT_TRUE(ran);
+}
+
+TEST(IoLoop, PollersRunWithoutAnyEventOnceTheLoopPolls) {
+  IoLoop loop;
+  loop.set_poll_max(std::chrono::milliseconds(200));
+  int polls = 0;
+  // Finds work three times in a row: the loop keeps polling instead of sleeping, and no event
+  // is needed after the first wake-up.
+  loop.add_poller([&] {
+    if (++polls == 3) loop.stop();
+    return true;
+  });
+  loop.post([] {});  // the first, short sleep: polling starts after it
+  loop.run();
+  EXPECT_EQ(polls, 3);
+}
+
+TEST(IoLoop, PollTimeStartsAfterAShortSleepAndDropsAfterALongOne) {
+  IoLoop loop;
+  const auto max = std::chrono::milliseconds(200);
+  loop.set_poll_max(max);
+  loop.add_poller([] { return false; });
+  EXPECT_EQ(loop.poll_time().count(), 0);  // nothing polls before the loop has slept once
+  std::chrono::nanoseconds after_short{}, after_long{-1};
+  loop.post([&] {
+    after_short = loop.poll_time();
+    loop.add_timer(2 * max, [&] {
+      after_long = loop.poll_time();
+      loop.stop();
+    });
+  });
+  loop.run();
+  EXPECT_GT(after_short.count(), 0);
+  EXPECT_LE(after_short, max);
+  EXPECT_EQ(after_long.count(), 0);  // idle longer than max: polling would only burn a CPU
+}
+
+TEST(IoLoop, PollMaxZeroNeverPolls) {
+  IoLoop loop;
+  loop.set_poll_max(std::chrono::nanoseconds(0));
+  int polls = 0;
+  loop.add_poller([&] {
+    ++polls;
+    return true;
+  });
+  int posts = 0;
+  std::function<void()> again = [&] {
+    if (++posts < 5) {
+      loop.post(again);
+    } else {
+      loop.stop();
+    }
+  };
+  loop.post(again);
+  loop.run();
+  EXPECT_EQ(posts, 5);
+  EXPECT_EQ(polls, 0);
+  EXPECT_EQ(loop.poll_time().count(), 0);
 }
 
 }  // namespace
