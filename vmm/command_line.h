@@ -33,8 +33,9 @@ struct Options {
   SerialConfig serial;
   bool acpi = true;  // -no-acpi: MP table only
   // -iothread-poll-max-ns: how long the I/O thread may busy-poll the virtio-blk queues and
-  // their disks' completions before it sleeps (QEMU's iothread poll-max-ns, same default).
-  uint64_t iothread_poll_max_ns = 32768;
+  // their disks' completions before it sleeps (QEMU's iothread poll-max-ns). Off by default:
+  // measured in the test host, polling took CPU time from the guest (docs/benchmarks.md).
+  uint64_t iothread_poll_max_ns = 0;
   std::vector<block::DriveOptions> drives;  // -drive, in command-line order
   bool show_help = false;
 };

@@ -68,8 +68,8 @@ TEST_F(CommandLineTest, NoAcpi) {
 }
 
 TEST_F(CommandLineTest, IothreadPollMaxNs) {
-  EXPECT_EQ(parse_command_line({"-kernel", file_}).iothread_poll_max_ns, 32768u);  // QEMU's default
-  EXPECT_EQ(parse_command_line({"-kernel", file_, "-iothread-poll-max-ns", "0"}).iothread_poll_max_ns, 0u);
+  EXPECT_EQ(parse_command_line({"-kernel", file_}).iothread_poll_max_ns, 0u);  // off unless asked for
+  EXPECT_EQ(parse_command_line({"-kernel", file_, "-iothread-poll-max-ns", "32768"}).iothread_poll_max_ns, 32768u);
   EXPECT_EQ(parse_command_line({"-kernel", file_, "-iothread-poll-max-ns", "1000000"}).iothread_poll_max_ns,
             1000000u);
   EXPECT_EQ(message_for({"-kernel", file_, "-iothread-poll-max-ns", "-1"}).rfind("-iothread-poll-max-ns: '-1'", 0),
