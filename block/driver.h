@@ -12,10 +12,7 @@
 // its batch ends. Such a driver may hold back the completion_fd() signal until the outermost
 // end_batch() (or until submit() returns, outside a batch) and skip it when nothing is left by
 // then. Whatever is not delivered at that point makes completion_fd() readable, so a
-// submitter that never reaps inline loses nothing. A driver whose completions sit in shared
-// memory (RawUringDriver's completion queue) reports them the same way, so an I/O thread that
-// busy-polls finds them; its completion_fd() is signalled regardless, so early reaping costs at
-// most one wake-up that finds nothing.
+// submitter that never reaps inline loses nothing.
 #include <cstddef>
 
 #include "block/request.h"

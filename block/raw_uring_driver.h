@@ -32,8 +32,6 @@ class RawUringDriver final : public Driver {
   void begin_batch() override { ++batch_depth_; }
   void end_batch() override;
   int completion_fd() const override { return efd_.get(); }
-  // The CQ is in shared memory: a poller sees finished requests without a system call.
-  bool completions_ready() const override { return io_uring_cq_ready(&ring_) > 0 || !finished_.empty(); }
   size_t process_completions() override;
   size_t in_flight() const override {
     return in_kernel_ + resume_.size() + backlog_.size() + finished_.size();

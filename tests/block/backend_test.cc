@@ -4,13 +4,11 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <random>
@@ -518,35 +516,6 @@ TEST_P(BackendTest, SubmittingARequestStillInFlightIsADeviceBug) {
   ASSERT_TRUE(wait_for(*backend_, slot));
   EXPECT_EQ(slot.completions, 1);
   EXPECT_TRUE(slot.status.is_ok());
-}
-
-// What an I/O thread that busy-polls relies on: io_uring's finished requests are visible in
-// shared memory and can be delivered before the eventfd is read; the thread pool's are not
-// (its answer "nothing ready" is the safe one) and arrive through the eventfd as usual.
-TEST_P(BackendTest, FinishedRequestsAreReadyWithoutWaitingForTheEventfd) {
-  make_image(64 * 1024);
-  open();
-  std::vector<uint8_t> buf(4096);
-  Slot slot;
-  slot.req.op = Op::kRead;
-  slot.req.offset = 4096;
-  slot.req.length = buf.size();
-  iovec v = iov_of(buf.data(), buf.size());
-  slot.req.iov = {&v, 1};
-  backend_->submit(slot.req);
-  pollfd p{backend_->completion_fd(), POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 5000), 1);
-  if (GetParam() == Kind::kIoUring) {
-    EXPECT_EQ(backend_->process_ready_completions(), 1u);
-  } else {
-    EXPECT_EQ(backend_->process_ready_completions(), 0u);
-    EXPECT_EQ(backend_->process_completions(), 1u);
-  }
-  EXPECT_EQ(slot.completions, 1);
-  EXPECT_TRUE(slot.status.is_ok());
-  EXPECT_EQ(0, std::memcmp(buf.data(), data_.data() + 4096, buf.size()));
-  EXPECT_EQ(backend_->process_ready_completions(), 0u);
-  EXPECT_EQ(backend_->process_completions(), 0u);  // the eventfd's leftover signal finds nothing
 }
 
 TEST_P(BackendTest, GeometryDescribesTheDisk) {
