@@ -9,6 +9,7 @@
 
 #include "block/request.h"
 #include "devices/virtio/virtio_blk.h"
+#include "virtio_test_util.h"
 
 namespace devices::testing {
 
@@ -49,5 +50,19 @@ class HoldingDisk : public virtio::BlkDisk {
   Hold hold_;
   std::vector<block::Request*> held_;
 };
+
+// Replaces `dev` with a VirtioBlk over `disk` (default options), wired to `msi` and `hooks`,
+// and `drv` with a driver for it; returns the disk.
+template <typename D>
+D* attach_device(std::unique_ptr<D> disk, TestRam& ram, FakeMsi& msi, FakeHooks& hooks,
+                 std::unique_ptr<virtio::VirtioBlk>& dev, std::unique_ptr<TestDriver>& drv) {
+  D* raw = disk.get();
+  drv.reset();
+  dev = std::make_unique<virtio::VirtioBlk>(ram.memory, std::move(disk), virtio::VirtioBlkOptions{});
+  dev->set_msi_sender(&msi);
+  dev->set_notify_hooks(&hooks);
+  drv = std::make_unique<TestDriver>(*dev, ram);
+  return raw;
+}
 
 }  // namespace devices::testing

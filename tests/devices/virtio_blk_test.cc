@@ -89,6 +89,11 @@ class VirtioBlkTest : public ::testing::Test {
     drv_ = std::make_unique<TestDriver>(*dev_, ram_);
   }
   void open() { open(Setup{}); }
+  // The device over a test disk (e.g. a HoldingDisk), wired like open(); returns the disk.
+  template <typename D>
+  D* open_over(std::unique_ptr<D> disk) {
+    return testing::attach_device(std::move(disk), ram_, msi_, hooks_, dev_, drv_);
+  }
   // The device over a NullDriver backend (completes synchronously, no file).
   void open_null() {
     drv_.reset();
@@ -637,13 +642,7 @@ void rearm_on_interrupt(FakeMsi& msi, TestDriver& drv) {
 
 TEST_F(VirtioBlkTest, CompletionsReapedTogetherRaiseOneInterrupt) {
   open_null();
-  auto owned = std::make_unique<CompletesWhenReaped>(make_blk_disk(*backend_));
-  CompletesWhenReaped* disk = owned.get();
-  drv_.reset();
-  dev_ = std::make_unique<VirtioBlk>(ram_.memory, std::move(owned), VirtioBlkOptions{});
-  dev_->set_msi_sender(&msi_);
-  dev_->set_notify_hooks(&hooks_);
-  drv_ = std::make_unique<TestDriver>(*dev_, ram_);
+  CompletesWhenReaped* disk = open_over(std::make_unique<CompletesWhenReaped>(make_blk_disk(*backend_)));
   drv_->bring_up(kBase | bit(feature::kEventIdx));
   drv_->set_used_event(0, 0);  // interrupt at the first completion
   rearm_on_interrupt(msi_, *drv_);
@@ -690,13 +689,8 @@ TEST_F(VirtioBlkTest, PollRunsNewRequestsAndDeliversFinishedOnesWithoutSignals) 
   // What the I/O thread's busy-poll calls: the work of a kick and of a completion signal,
   // found by looking at the ring and the disk, with one interrupt per batch as usual.
   open_null();
-  auto owned = std::make_unique<HoldingDisk>(make_blk_disk(*backend_), [](const block::Request&) { return true; });
-  HoldingDisk* disk = owned.get();
-  drv_.reset();
-  dev_ = std::make_unique<VirtioBlk>(ram_.memory, std::move(owned), VirtioBlkOptions{});
-  dev_->set_msi_sender(&msi_);
-  dev_->set_notify_hooks(&hooks_);
-  drv_ = std::make_unique<TestDriver>(*dev_, ram_);
+  HoldingDisk* disk =
+      open_over(std::make_unique<HoldingDisk>(make_blk_disk(*backend_), [](const block::Request&) { return true; }));
   drv_->bring_up(kBase | bit(feature::kEventIdx));
   drv_->set_used_event(0, 0);
   rearm_on_interrupt(msi_, *drv_);

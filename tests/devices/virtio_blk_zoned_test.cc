@@ -82,6 +82,11 @@ class VirtioBlkZonedTest : public ::testing::Test {
     bool read_only = false;
   };
 
+  // The device over a test disk (e.g. a HoldingDisk), wired like open(); returns the disk.
+  template <typename D>
+  D* open_over(std::unique_ptr<D> disk) {
+    return testing::attach_device(std::move(disk), ram_, msi_, hooks_, dev_, drv_);
+  }
   void open(const Setup& s) {
     drv_.reset();
     dev_.reset();
@@ -799,13 +804,7 @@ std::unique_ptr<HoldingDisk> deferred_report_disk(block::zoned::ZonedBackend& zb
 
 TEST_F(VirtioBlkZonedTest, ReportCompletingAsynchronouslyAcrossRoundsAndBusMasterOff) {
   open();
-  auto owned = deferred_report_disk(*zb_);
-  HoldingDisk* disk = owned.get();
-  drv_.reset();
-  dev_ = std::make_unique<VirtioBlk>(ram_.memory, std::move(owned), VirtioBlkOptions{});
-  dev_->set_msi_sender(&msi_);
-  dev_->set_notify_hooks(&hooks_);
-  drv_ = std::make_unique<TestDriver>(*dev_, ram_);
+  HoldingDisk* disk = open_over(deferred_report_disk(*zb_));
   up();
   ASSERT_EQ(write(Z(30), 4096, 1), kStatusOk);
 
@@ -844,13 +843,7 @@ TEST_F(VirtioBlkZonedTest, ReportCompletingAsynchronouslyAcrossRoundsAndBusMaste
 
 TEST_F(VirtioBlkZonedTest, ReportHeldAcrossDeviceResetIsDropped) {
   open();
-  auto owned = deferred_report_disk(*zb_);
-  HoldingDisk* disk = owned.get();
-  drv_.reset();
-  dev_ = std::make_unique<VirtioBlk>(ram_.memory, std::move(owned), VirtioBlkOptions{});
-  dev_->set_msi_sender(&msi_);
-  dev_->set_notify_hooks(&hooks_);
-  drv_ = std::make_unique<TestDriver>(*dev_, ram_);
+  HoldingDisk* disk = open_over(deferred_report_disk(*zb_));
   up();
   uint64_t buf = ram_.alloc(64 + 64 * 64);
   std::memset(ram_.ptr(buf, 64 + 64 * 64), kPoison, 64 + 64 * 64);
