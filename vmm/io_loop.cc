@@ -136,9 +136,7 @@ bool IoLoop::poll_for_work() {
 }
 
 void IoLoop::adapt_poll_time(std::chrono::nanoseconds slept) {
-  if (pollers_.empty() || poll_max_.count() == 0) {
-    poll_time_ = {};
-  } else if (slept > poll_max_) {
+  if (slept > poll_max_) {
     poll_time_ = {};  // idle: polling would only burn a CPU
   } else if (poll_time_ < poll_max_) {
     constexpr std::chrono::nanoseconds kFirst{4000};
@@ -149,7 +147,9 @@ void IoLoop::adapt_poll_time(std::chrono::nanoseconds slept) {
 void IoLoop::run() {
   while (!stopping_.load()) {
     int err;
-    if (poll_for_work()) {
+    if (pollers_.empty() || poll_max_.count() == 0) {
+      err = io_uring_submit_and_wait(&ring_, 1);  // polling off: no clock reads per wake-up
+    } else if (poll_for_work()) {
       err = io_uring_submit(&ring_);  // work is waiting: no sleep
     } else {
       const auto before = std::chrono::steady_clock::now();
