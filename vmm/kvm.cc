@@ -27,6 +27,7 @@ struct CountHeader {
 constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, CountHeader);
 constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CountHeader);
 constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, CountHeader);
+constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, CountHeader);
 
 // A count header followed by `count` entries of T, as one contiguous buffer.
 template <typename T>
@@ -166,6 +167,35 @@ uint32_t KvmVcpu::get_mp_state() const {
   kvm_mp_state state{};
   if (::ioctl(fd_.get(), KVM_GET_MP_STATE, &state) != 0) throw_errno("KVM_GET_MP_STATE");
   return state.mp_state;
+}
+
+kvm_vcpu_events KvmVcpu::get_vcpu_events() const {
+  kvm_vcpu_events events{};
+  if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &events) != 0) throw_errno("KVM_GET_VCPU_EVENTS");
+  return events;
+}
+
+kvm_lapic_state KvmVcpu::get_lapic() const {
+  kvm_lapic_state lapic{};
+  if (::ioctl(fd_.get(), KVM_GET_LAPIC, &lapic) != 0) throw_errno("KVM_GET_LAPIC");
+  return lapic;
+}
+
+std::optional<uint64_t> KvmVcpu::translate(uint64_t guest_virtual) const {
+  kvm_translation translation{};
+  translation.linear_address = guest_virtual;
+  if (::ioctl(fd_.get(), KVM_TRANSLATE, &translation) != 0) throw_errno("KVM_TRANSLATE");
+  if (!translation.valid) return std::nullopt;
+  return translation.physical_address;
+}
+
+std::optional<uint64_t> KvmVcpu::get_msr(uint32_t index) const {
+  CountedArray<kvm_msr_entry> list(1);
+  list.entries()[0] = kvm_msr_entry{.index = index, .reserved = 0, .data = 0};
+  const int got = ::ioctl(fd_.get(), kGetMsrs, list.data());
+  if (got < 0) throw_errno("KVM_GET_MSRS");
+  if (got != 1) return std::nullopt;
+  return list.entries()[0].data;
 }
 
 void KvmVcpu::set_sregs(const kvm_sregs& sregs) {

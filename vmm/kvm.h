@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "vmm/memory_mapping.h"
@@ -59,6 +60,12 @@ class KvmVcpu {
   kvm_sregs get_sregs() const;
   void set_sregs(const kvm_sregs& sregs);
   uint32_t get_mp_state() const;  // KVM_MP_STATE_*
+  kvm_vcpu_events get_vcpu_events() const;
+  kvm_lapic_state get_lapic() const;
+  // KVM_TRANSLATE through the guest's page tables; nullopt if the address is not mapped.
+  std::optional<uint64_t> translate(uint64_t guest_virtual) const;
+  // One MSR's value; nullopt if KVM does not report it.
+  std::optional<uint64_t> get_msr(uint32_t index) const;
   void set_fpu(const kvm_fpu& fpu);
   // Sets each MSR; returns how many KVM accepted (it stops at the first it refuses).
   size_t set_msrs(const std::vector<kvm_msr_entry>& msrs);

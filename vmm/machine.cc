@@ -43,6 +43,7 @@
 #include "vmm/terminal_raw_mode.h"
 #include "vmm/unique_fd.h"
 #include "vmm/vcpu_setup.h"
+#include "vmm/vcpu_snapshot.h"
 #include "vmm/vcpu_thread.h"
 
 namespace vmm {
@@ -254,9 +255,11 @@ int run_machine(const Options& options, const RunSettings& settings) {
       if (host_signalled.load()) {
         // Stopped from outside, typically by a harness whose guest stopped making progress:
         // say what each vCPU was last doing.
-        for (auto& t : threads) {
-          t->stop();
-          std::fprintf(stderr, "vmm: %s\n", t->post_mortem().c_str());
+        for (size_t i = 0; i < threads.size(); ++i) {
+          threads[i]->stop();
+          std::fprintf(stderr, "vmm: %s\n", threads[i]->post_mortem().c_str());
+          std::fprintf(stderr, "vmm: vCPU %zu state: %s\n", i,
+                       describe_vcpu_snapshot(take_vcpu_snapshot(*vcpus[i], memory)).c_str());
         }
       }
     }  // vCPU threads stopped and joined here

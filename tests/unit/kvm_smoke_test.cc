@@ -17,6 +17,7 @@
 #include "vmm/io_bus.h"
 #include "vmm/kvm.h"
 #include "vmm/long_mode.h"
+#include "vmm/vcpu_snapshot.h"
 #include "vmm/vcpu_thread.h"
 
 namespace vmm {
@@ -130,6 +131,36 @@ TEST(KvmSmoke, StopKicksAGuestThatNeverExits) {
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(vm.run_until_exit(std::chrono::seconds(1)), std::nullopt);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+}
+
+// The post-mortem of a 64-bit guest spinning without exits: rip translates through the guest's
+// page tables to the loop's bytes, and nothing is pending.
+TEST(KvmSmoke, SnapshotOfASpinningGuestShowsTheLoop) {
+  if (!kvm_available()) GTEST_SKIP() << "/dev/kvm not available";
+  SmokeVm vm;
+  const uint64_t cr3 = write_long_mode_tables(vm.memory);
+  const std::vector<uint8_t> spin = {0xF3, 0x90, 0xEB, 0xFC};  // pause; jmp back to the pause
+  vm.memory.write(0x200000, spin);
+  kvm_sregs sregs = vm.vcpu->get_sregs();
+  set_long_mode_sregs(sregs, cr3);
+  vm.vcpu->set_sregs(sregs);
+  kvm_regs regs{};
+  regs.rip = 0x200000;
+  regs.rflags = 0x2;
+  regs.rsp = 0x8000;
+  vm.vcpu->set_regs(regs);
+  EXPECT_EQ(vm.run_until_exit(std::chrono::seconds(1)), std::nullopt);
+
+  const VcpuSnapshot snapshot = take_vcpu_snapshot(*vm.vcpu, vm.memory);
+  EXPECT_TRUE(snapshot.unreadable.empty()) << describe_vcpu_snapshot(snapshot);
+  ASSERT_TRUE(snapshot.regs.has_value());
+  EXPECT_TRUE(snapshot.regs->rip == 0x200000 || snapshot.regs->rip == 0x200002);
+  ASSERT_TRUE(snapshot.rip_physical.has_value());
+  EXPECT_EQ(*snapshot.rip_physical, snapshot.regs->rip);  // identity-mapped
+  ASSERT_GE(snapshot.code.size(), 2u);
+  EXPECT_TRUE(snapshot.code[0] == 0xF3 || snapshot.code[0] == 0xEB);
+  const std::string text = describe_vcpu_snapshot(snapshot);
+  EXPECT_NE(text.find("events: exception none, interrupt none"), std::string::npos) << text;
 }
 
 }  // namespace
