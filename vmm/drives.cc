@@ -29,9 +29,6 @@ using block::DriveInterface;
 // (they use MSI/MSI-X, as Linux does anyway).
 constexpr unsigned kFirstPciGsi = 16;
 constexpr unsigned kPciGsis = 8;
-// PIIX IDE bus-master registers (BAR 4), fixed: PciBus::assign_bars places memory BARs only.
-constexpr uint16_t kBmidePort = 0xC000;
-constexpr uint16_t kBmideSize = 16;
 constexpr unsigned kIdeIrq[2] = {14, 15};
 
 // Slot layout: virtio drives in command-line order from slot 1, then the AHCI controller, then
@@ -127,6 +124,7 @@ struct DiskDevices::State {
   std::unique_ptr<devices::pci::PciBus> bus;
   std::unique_ptr<devices::pci::PciConfigIo> config_io;
   std::unique_ptr<devices::pci::PciMmioWindow> mmio_window;
+  std::unique_ptr<devices::pci::PciIoWindow> io_window;
   std::vector<std::shared_ptr<devices::virtio::VirtioBlk>> virtio;
   std::shared_ptr<devices::ahci::AhciController> ahci;
   std::shared_ptr<devices::ide::IdeController> ide;
@@ -138,6 +136,7 @@ struct DiskDevices::State {
     // devices, which wait for requests still in their backends; then the backends (the zoned
     // one persists its write pointers), the notifiers (ioeventfds), IRQ lines and MSI sender.
     mmio_window.reset();
+    io_window.reset();
     config_io.reset();
     bus.reset();
     ide.reset();
@@ -267,8 +266,6 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
     s.ide->set_io_thread_hook(&s.ata_hook);
     for (int ch = 0; ch < 2; ++ch) s.ide->connect_channel_irq(ch, s.irq_line(vm, kIdeIrq[ch]));
     s.bus->add(s.ide, plan.ide_slot);
-    s.ide->assign_bar(devices::ide::IdeController::kBmideBar, kBmidePort);
-    pio.add(kBmidePort, kBmideSize, std::make_shared<Forward>(s.ide->bmide()));
     const uint16_t command[2] = {devices::ide::kPrimaryCommandPort,
                                  devices::ide::kSecondaryCommandPort};
     const uint16_t control[2] = {devices::ide::kPrimaryControlPort,
@@ -281,16 +278,16 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
     }
   }
 
-  devices::pci::BarAllocator bars(devices::pci::kMmio32WindowStart,
-                                  devices::pci::kMmio32WindowEnd);
-  s.bus->assign_bars(bars);
-  s.config_io = std::make_unique<devices::pci::PciConfigIo>(*s.bus);
-  s.mmio_window =
-      std::make_unique<devices::pci::PciMmioWindow>(*s.bus, devices::pci::kMmio32WindowStart);
-  pio.add(devices::pci::kConfigIoPort, devices::pci::kConfigIoSize,
-          std::make_shared<ConfigPorts>(*s.config_io, reset_port));
-  mmio.add(devices::pci::kMmio32WindowStart,
-           devices::pci::kMmio32WindowEnd - devices::pci::kMmio32WindowStart,
+  using namespace devices::pci;
+  BarAllocator memory_bars(kMmio32WindowStart, kMmio32WindowEnd);
+  BarAllocator io_bars(kIoBarStart, kIoWindowEnd);  // the IDE bus-master BAR lands at 0xC000
+  s.bus->assign_bars(memory_bars, io_bars);
+  s.config_io = std::make_unique<PciConfigIo>(*s.bus);
+  s.mmio_window = std::make_unique<PciMmioWindow>(*s.bus, kMmio32WindowStart);
+  s.io_window = std::make_unique<PciIoWindow>(*s.bus, kIoWindowStart);
+  pio.add(kConfigIoPort, kConfigIoSize, std::make_shared<ConfigPorts>(*s.config_io, reset_port));
+  pio.add(kIoWindowStart, kIoWindowEnd - kIoWindowStart, std::make_shared<Forward>(*s.io_window));
+  mmio.add(kMmio32WindowStart, kMmio32WindowEnd - kMmio32WindowStart,
            std::make_shared<Forward>(*s.mmio_window));
 }
 

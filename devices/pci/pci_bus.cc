@@ -36,26 +36,26 @@ PciDevice* PciBus::device(int slot) const {
   return slot >= 0 && slot < kSlotsPerBus ? slots_[slot].get() : nullptr;
 }
 
-void PciBus::assign_bars(BarAllocator& allocator) {
+void PciBus::assign_bars(BarAllocator& memory, BarAllocator& io) {
   struct Want {
     PciDevice* device;
     int bar;
     uint64_t size;
+    bool io;
   };
   std::vector<Want> wants;
   for (auto& dev : slots_) {
     if (!dev) continue;
     for (auto& [index, info] : dev->bars()) {
-      if (info.type == BarType::kIo) continue;
       if (dev->config_space().bar_address(index) != 0) continue;
-      wants.push_back({dev.get(), index, info.size});
+      wants.push_back({dev.get(), index, info.size, info.type == BarType::kIo});
     }
   }
   std::stable_sort(wants.begin(), wants.end(),
                    [](const Want& a, const Want& b) { return a.size > b.size; });
   for (const Want& w : wants) {
-    auto address = allocator.allocate(w.size);
-    if (!address) throw std::length_error("pci: MMIO window exhausted");
+    auto address = (w.io ? io : memory).allocate(w.size);
+    if (!address) throw std::length_error(w.io ? "pci: I/O window exhausted" : "pci: MMIO window exhausted");
     w.device->assign_bar(w.bar, *address);
   }
   refresh_routes();
@@ -94,26 +94,26 @@ void PciBus::refresh_routes() {
   for (auto& dev : slots_) {
     if (!dev) continue;
     for (const PciDevice::Window& w : dev->decoded_windows()) {
-      if (w.io) continue;
-      routes.push_back({w.address, w.size, dev.get(), w.bar});
+      routes.push_back({w.address, w.size, dev.get(), w.bar, w.io});
     }
   }
   std::unique_lock lock(routes_mutex_);
   routes_ = std::move(routes);
 }
 
-const PciBus::Route* PciBus::find(uint64_t address, size_t size) const {
+const PciBus::Route* PciBus::find(uint64_t address, size_t size, bool io) const {
   for (const Route& r : routes_) {
-    if (address >= r.address && address - r.address < r.size && size <= r.size - (address - r.address)) {
+    if (r.io == io && address >= r.address && address - r.address < r.size &&
+        size <= r.size - (address - r.address)) {
       return &r;
     }
   }
   return nullptr;
 }
 
-bool PciBus::mmio_read(uint64_t address, std::span<uint8_t> data) {
+bool PciBus::route_read(uint64_t address, std::span<uint8_t> data, bool io) {
   std::shared_lock lock(routes_mutex_);
-  const Route* r = find(address, data.size());
+  const Route* r = find(address, data.size(), io);
   if (r == nullptr) {
     std::fill(data.begin(), data.end(), 0xFF);
     return false;
@@ -122,13 +122,20 @@ bool PciBus::mmio_read(uint64_t address, std::span<uint8_t> data) {
   return true;
 }
 
-bool PciBus::mmio_write(uint64_t address, std::span<const uint8_t> data) {
+bool PciBus::route_write(uint64_t address, std::span<const uint8_t> data, bool io) {
   std::shared_lock lock(routes_mutex_);
-  const Route* r = find(address, data.size());
+  const Route* r = find(address, data.size(), io);
   if (r == nullptr) return false;
   r->device->bar_write(r->bar, address - r->address, data);
   return true;
 }
+
+bool PciBus::mmio_read(uint64_t address, std::span<uint8_t> data) { return route_read(address, data, false); }
+bool PciBus::mmio_write(uint64_t address, std::span<const uint8_t> data) {
+  return route_write(address, data, false);
+}
+bool PciBus::io_read(uint64_t port, std::span<uint8_t> data) { return route_read(port, data, true); }
+bool PciBus::io_write(uint64_t port, std::span<const uint8_t> data) { return route_write(port, data, true); }
 
 void PciConfigIo::read(uint64_t offset, std::span<uint8_t> data) {
   if (offset < 4) {

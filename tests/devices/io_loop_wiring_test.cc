@@ -72,7 +72,8 @@ TEST(IoLoopWiring, RequestsFlowThroughBusesEventfdsAndTheIoThread) {
   pci::PciBus pci;
   int slot = pci.add(blk);
   pci::BarAllocator bars(pci::kMmio32WindowStart, pci::kMmio32WindowEnd);
-  pci.assign_bars(bars);
+  pci::BarAllocator ports(pci::kIoBarStart, pci::kIoWindowEnd);
+  pci.assign_bars(bars, ports);
   vmm::IoBus pio_bus("pio");
   vmm::IoBus mmio_bus("mmio");
   pio_bus.add(pci::kConfigIoPort, pci::kConfigIoSize, std::make_shared<pci::PciConfigIo>(pci));

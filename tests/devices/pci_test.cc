@@ -2,6 +2,7 @@
 // MMIO routing, INTx.
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
@@ -179,7 +180,8 @@ TEST(PciBus, AssignsBarsAndRoutesMmio) {
   auto dev = std::make_shared<TestDevice>();
   bus.add(dev);
   BarAllocator alloc(kMmio32WindowStart, kMmio32WindowEnd);
-  bus.assign_bars(alloc);
+  BarAllocator ports(kIoBarStart, kIoWindowEnd);
+  bus.assign_bars(alloc, ports);
   uint64_t bar0 = dev->config_space().bar_address(0);
   uint64_t bar2 = dev->config_space().bar_address(2);
   EXPECT_EQ(bar2, 0xC000'0000u);  // largest first
@@ -207,6 +209,58 @@ TEST(PciBus, AssignsBarsAndRoutesMmio) {
   // Sizing (all-ones) makes the BAR decode nothing sensible inside the window.
   cf_write(io, addr(1, reg::kBar0), 0, 0xFFFF'FFFF, 4);
   EXPECT_FALSE(bus.mmio_read(0xD000'0010, buf));
+}
+
+// A function with an I/O BAR (like PIIX IDE's bus-master BAR 4) next to its memory BARs.
+class IoBarDevice : public TestDevice {
+ public:
+  IoBarDevice() { config_.add_bar(4, BarType::kIo, 16); }
+};
+
+TEST(PciBus, AssignsIoBarsFromThePortWindowAndFollowsMoves) {
+  PciBus bus;
+  auto dev = std::make_shared<IoBarDevice>();
+  bus.add(dev);
+  BarAllocator memory(kMmio32WindowStart, kMmio32WindowEnd);
+  BarAllocator ports(kIoBarStart, kIoWindowEnd);
+  bus.assign_bars(memory, ports);
+  EXPECT_EQ(dev->config_space().bar_address(4), kIoBarStart);
+  EXPECT_EQ(dev->config_space().bar_address(2), 0xC000'0000u);  // memory BARs unaffected
+  PciConfigIo io(bus);
+  PciIoWindow window(bus, kIoWindowStart);
+  uint8_t buf[2];
+  // I/O decoding is off until the command register enables it; memory enable is not enough.
+  cf_write(io, addr(1, reg::kCommand), 0, cmd::kMemorySpace, 2);
+  EXPECT_FALSE(bus.io_read(kIoBarStart, buf));
+  EXPECT_EQ(buf[0], 0xFF);
+  cf_write(io, addr(1, reg::kCommand), 0, cmd::kIoSpace, 2);
+  window.read(kIoBarStart + 2 - kIoWindowStart, std::span(buf, 1));
+  EXPECT_EQ(dev->last_read, (std::pair<int, uint64_t>{4, 2}));
+  EXPECT_EQ(buf[0], 0xAB);
+  // A port access never reaches a memory BAR at the same number, nor the reverse.
+  EXPECT_FALSE(bus.mmio_read(kIoBarStart, buf));
+  // An access straddling the BAR's end goes nowhere.
+  EXPECT_FALSE(bus.io_read(kIoBarStart + 15, buf));
+  // The guest moves BAR 4: the old ports stop decoding, the new ones work.
+  cf_write(io, addr(1, reg::kBar0 + 16), 0, 0xD001, 4);
+  EXPECT_EQ(dev->config_space().bar_address(4), 0xD000u);
+  EXPECT_FALSE(bus.io_read(kIoBarStart, buf));
+  const uint16_t v = 0x0908;
+  window.write(0xD004 - kIoWindowStart, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), 2));
+  EXPECT_EQ(dev->last_write, (std::pair<int, uint64_t>{4, 4}));
+  EXPECT_EQ(dev->written & 0xFFFF, 0x0908u);
+  // Sizing (all-ones) moves it out of the port range.
+  cf_write(io, addr(1, reg::kBar0 + 16), 0, 0xFFFF'FFFF, 4);
+  EXPECT_FALSE(bus.io_read(0xD000, buf));
+}
+
+TEST(PciBus, IoWindowExhaustionIsAnError) {
+  PciBus bus;
+  bus.add(std::make_shared<IoBarDevice>());
+  bus.add(std::make_shared<IoBarDevice>());
+  BarAllocator memory(kMmio32WindowStart, kMmio32WindowEnd);
+  BarAllocator ports(0xFFF0, kIoWindowEnd);  // room for one 16-port BAR
+  EXPECT_THROW(bus.assign_bars(memory, ports), std::length_error);
 }
 
 TEST(PciDevice, IntxFollowsLevelAndDisableBit) {

@@ -42,7 +42,8 @@ TEST(VirtioPciBus, GuestEnumeratesAndProgramsDeviceThroughBus) {
   pci::PciBus bus;
   int slot = bus.add(blk);
   pci::BarAllocator alloc(pci::kMmio32WindowStart, pci::kMmio32WindowEnd);
-  bus.assign_bars(alloc);
+  pci::BarAllocator ports(pci::kIoBarStart, pci::kIoWindowEnd);
+  bus.assign_bars(alloc, ports);
   pci::PciConfigIo io(bus);
   pci::PciMmioWindow window(bus, pci::kMmio32WindowStart);
 
