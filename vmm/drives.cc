@@ -185,6 +185,7 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
   };
 
   std::vector<devices::ahci::AhciDisk> ahci_disks;
+  std::vector<block::Backend*> ahci_backends;  // by port
   std::array<devices::ide::IdeDisk, 4> ide_disks{};
   size_t ide_count = 0, virtio_index = 0;
   // The guest may switch a disk's write cache (virtio CONFIG_WCE, ATA SET FEATURES); that
@@ -240,9 +241,9 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
       auto* backend = s.backends.back().get();
       report_write_cache(*backend, d);
       devices::ahci::AhciDisk disk{.backend = backend};
+      ahci_backends.push_back(backend);
       if (!d.serial.empty()) disk.info.serial = d.serial;
-      ahci_disks.push_back(std::move(disk));
-      watch_completions(backend->completion_fd(), backend);
+      ahci_disks.push_back(std::move(disk));  // its completions: watched per port below
     } else {
       s.backends.push_back(block::Backend::open(d));
       auto* backend = s.backends.back().get();
@@ -260,6 +261,13 @@ void DiskDevices::build(const std::vector<block::DriveOptions>& drives, const Kv
     s.ahci->set_io_thread_hook(&s.ata_hook);
     if (auto gsi = intx_gsi(plan.ahci_slot)) s.ahci->connect_intx(s.irq_line(vm, *gsi), *gsi);
     s.bus->add(s.ahci, plan.ahci_slot);
+    // The controller delivers each wake-up's completions with one MSI.
+    for (int port = 0; port < s.ahci->num_ports(); ++port) {
+      loop.watch_readable(ahci_backends[port]->completion_fd(), [ahci = s.ahci.get(), port] {
+        ahci->process_completions(port);
+        return true;
+      });
+    }
   }
   if (ide_count > 0) {
     s.ide = std::make_shared<devices::ide::IdeController>(memory, ide_disks);

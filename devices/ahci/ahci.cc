@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace devices::ahci {
 namespace {
@@ -383,15 +384,27 @@ void AhciController::update_irq(bool new_event) {
   if (msi_.enabled()) {
     set_intx(false);
     if (pending && new_event) {
-      if (bus_master()) {
-        msi_.notify();
-      } else {
+      if (!bus_master()) {
         msi_held_ = true;
+      } else if (msi_coalesce_depth_ > 0) {
+        msi_coalesced_ = true;
+      } else {
+        msi_.notify();
       }
     }
     return;
   }
   set_intx(pending);
+}
+
+AhciController::CoalescedMsi::~CoalescedMsi() {
+  if (--c_.msi_coalesce_depth_ > 0 || !std::exchange(c_.msi_coalesced_, false)) return;
+  if (!c_.msi_.enabled()) return;  // the guest switched to INTx meanwhile: the line carries it
+  if (c_.bus_master()) {
+    c_.msi_.notify();
+  } else {
+    c_.msi_held_ = true;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,6 +495,7 @@ void AhciController::process_port(int port) {
     return;
   }
   p.processing = true;
+  CoalescedMsi coalesced(*this);  // synchronous completions of one scan: one MSI
   // One batch per scan: one kernel submission for all started commands (io_uring), and
   // synchronous completions reaped below without a system call (NullDriver).
   std::optional<block::Backend::Batch> batch;
@@ -500,6 +514,14 @@ void AhciController::process_port(int port) {
     if (p.backend != nullptr) p.backend->process_ready_completions();
   } while (p.reprocess);
   p.processing = false;
+}
+
+size_t AhciController::process_completions(int port) {
+  std::lock_guard lock(mutex_);
+  Port& p = ports_.at(port);
+  if (p.backend == nullptr) return 0;
+  CoalescedMsi coalesced(*this);
+  return p.backend->process_completions();
 }
 
 void AhciController::fail_command(int port, int slot, uint8_t error) {

@@ -59,6 +59,9 @@ class AhciController final : public pci::PciDevice {
 
   // I/O thread: fetches and starts the commands issued on `port`.
   void process_port(int port);
+  // I/O thread, when `port`'s backend signals completions: delivers them all, then at most one
+  // MSI for the lot (the guest's handler reads PxIS/PxSACT once and retires every tag).
+  size_t process_completions(int port);
   // Machine reset: HBA reset plus MSI reset.
   void reset();
 
@@ -131,6 +134,17 @@ class AhciController final : public pci::PciDevice {
 
   void raise(int port, uint32_t bits);
   void update_irq(bool new_event);
+  // While one lives (mutex held), MSIs are held back and sent once when the outermost ends.
+  class CoalescedMsi {
+   public:
+    explicit CoalescedMsi(AhciController& c) : c_(c) { ++c_.msi_coalesce_depth_; }
+    ~CoalescedMsi();
+    CoalescedMsi(const CoalescedMsi&) = delete;
+    CoalescedMsi& operator=(const CoalescedMsi&) = delete;
+
+   private:
+    AhciController& c_;
+  };
   bool bus_master() const { return config_.bus_master(); }
 
   const vmm::GuestMemory& memory_;
@@ -139,6 +153,8 @@ class AhciController final : public pci::PciDevice {
   uint32_t is_ = 0;
   pci::MsiCapability msi_;
   bool msi_held_ = false;  // an MSI fired while bus mastering was off
+  int msi_coalesce_depth_ = 0;
+  bool msi_coalesced_ = false;  // an MSI is owed when the outermost CoalescedMsi ends
   ata::IoThreadHook* hook_ = nullptr;
 };
 
