@@ -5,7 +5,7 @@
 # nested /dev/kvm), runs a short in-guest workload and prints what happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export KVMM_CACHE=${KVMM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvmm}
+. scripts/lib/kvmm-cache.sh
 say() { printf '\n== %s\n' "$*"; }
 
 say "setup: Debian packages"

@@ -12,7 +12,7 @@
 #   FUZZ_SECONDS   seconds per target (default 60)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export KVMM_CACHE=${KVMM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvmm}
+. scripts/lib/kvmm-cache.sh
 seconds=${FUZZ_SECONDS:-60}
 artifacts_root=${FUZZ_ARTIFACTS:-$KVMM_CACHE/fuzz-artifacts}
 all_targets=(virtio_blk ahci ide zoned drive_options)

@@ -8,7 +8,7 @@
 #   (default targets: //tests/unit/... //tests/block/... //tests/devices/...)
 set -u
 cd "$(dirname "$0")/.."
-export KVMM_CACHE=${KVMM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvmm}
+. scripts/lib/kvmm-cache.sh
 output_base="$KVMM_CACHE/bazel-asan"
 mkdir -p "$output_base"
 bep="$(mktemp "${TMPDIR:-/tmp}/bep-asan.XXXXXX.json")"

@@ -6,7 +6,7 @@
 # Ends with a plain `N passed, N failed` line; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export KVMM_CACHE=${KVMM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvmm}
+. scripts/lib/kvmm-cache.sh
 
 if ! scripts/setup.sh; then
   echo "test: scripts/setup.sh failed: cannot install the packages the tests need" >&2

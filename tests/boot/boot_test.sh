@@ -16,9 +16,7 @@ shift 4
 extra=("$@")
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# Bazel gives tests a private HOME; the image and kernel caches live in the real one.
-real_home=$(getent passwd "$(id -u)" | cut -d: -f6)
-export KVMM_CACHE=${KVMM_CACHE:-${real_home:-/root}/.cache/kvmm}
+. "$repo/scripts/lib/kvmm-cache.sh"  # the real user's cache, not Bazel's private HOME
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

@@ -152,8 +152,7 @@ vmm=$(readlink -f "$1")
 shift
 [ -x "$vmm" ] || fail "VMM binary not found"
 repo=$(cd "$here/../.." && pwd)
-real_home=$(getent passwd "$(id -u)" | cut -d: -f6)
-export KVMM_CACHE=${KVMM_CACHE:-${real_home:-/root}/.cache/kvmm}
+. "$repo/scripts/lib/kvmm-cache.sh"
 
 # Which checkouts the scenarios need; a scenario without its checkout is skipped.
 blktests=${KVMM_BLKTESTS_DIR:-} zonefs_tools=${KVMM_ZONEFS_TOOLS_DIR:-}

@@ -14,9 +14,7 @@ repo=$(cd "$here/../.." && pwd)
 run="$here/run"
 busybox=$(command -v busybox) || { echo "nested-qemu-smoke: busybox not found" >&2; exit 125; }
 
-# Bazel tests run without HOME: find the cache the same way the launcher does.
-real_home=$(getent passwd "$(id -u)" | cut -d: -f6)
-export KVMM_CACHE=${KVMM_CACHE:-${XDG_CACHE_HOME:-${real_home:-${HOME:-/root}}/.cache}/kvmm}
+. "$repo/scripts/lib/kvmm-cache.sh"  # the same cache as the launcher's
 if [ -n "${TESTHOST_KERNEL_ROOT:-}" ]; then
   kroot=$TESTHOST_KERNEL_ROOT
 else

@@ -9,10 +9,7 @@ repo=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
 
 host_fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# Bazel's test environment has its own HOME: the caches stay in the real user's home.
-KVMM_CACHE=${KVMM_CACHE:-$(getent passwd "$(id -u)" | cut -d: -f6)/.cache/kvmm}
-[ "$KVMM_CACHE" = /.cache/kvmm ] && KVMM_CACHE=/root/.cache/kvmm
-export KVMM_CACHE
+. "$repo/scripts/lib/kvmm-cache.sh"  # the real user's cache, not Bazel's private HOME
 
 boot_test_image() {
   local image
