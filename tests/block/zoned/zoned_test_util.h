@@ -108,6 +108,9 @@ class ManualDriver final : public Driver {
     if (immediate) finish(pending.size() - 1);
   }
   int completion_fd() const override { return efd_.get(); }
+  // With report_ready, finished requests are reported ready, so a submitter may reap them
+  // inside its batch (what RawUringDriver's completion queue would allow).
+  bool completions_ready() const override { return report_ready && !ready_.empty(); }
   size_t in_flight() const override { return pending.size() + ready_.size(); }
   size_t process_completions() override {
     drain_eventfd(efd_.get());
@@ -139,6 +142,7 @@ class ManualDriver final : public Driver {
   std::vector<uint8_t> disk;
   std::vector<Request*> pending;
   bool immediate = false;  // complete at once (e.g. for the final flush at teardown)
+  bool report_ready = false;
 
  private:
   void execute(Request& r) {
