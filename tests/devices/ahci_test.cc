@@ -158,6 +158,20 @@ class AhciTest : public ::testing::Test {
     issue(0);
     run();
   }
+  // Issues READ FPDMA QUEUED of 4 KiB in tags 0..tags-1 (sector 8 * tag), PxSACT then PxCI,
+  // without running the I/O thread; returns the tag mask.
+  uint32_t issue_ncq_reads(int tags) {
+    uint32_t all = 0;
+    for (int t = 0; t < tags; ++t) {
+      uint64_t buf = ram_.alloc(4096, 512);
+      build(t, {ata::op::kReadFpdmaQueued, 8, static_cast<uint16_t>(t << 3), uint64_t{8} * t, 0x40},
+            {{buf, 4096}});
+      all |= 1u << t;
+    }
+    pwr(px::kSact, all);
+    pwr(px::kCi, all);
+    return all;
+  }
   uint32_t prdbc(int slot) { return ram_.get<uint32_t>(clb_ + 32 * slot + 4); }
   uint8_t tfd_status() { return prd(px::kTfd) & 0xFF; }
   uint8_t tfd_error() { return (prd(px::kTfd) >> 8) & 0xFF; }
@@ -508,15 +522,7 @@ TEST_F(AhciTest, SynchronousCompletionsReapedWithoutTheEventfdOrAnotherPost) {
   block::Backend& backend = open_null();
   start_port();
   constexpr int kTags = 4;
-  uint32_t all = 0;
-  for (int t = 0; t < kTags; ++t) {
-    uint64_t buf = ram_.alloc(4096, 512);
-    build(t, {ata::op::kReadFpdmaQueued, 8, static_cast<uint16_t>(t << 3), uint64_t{8} * t, 0x40},
-          {{buf, 4096}});
-    all |= 1u << t;
-  }
-  pwr(px::kSact, all);
-  pwr(px::kCi, all);
+  issue_ncq_reads(kTags);
   EXPECT_EQ(io_.run(), 1u);
   EXPECT_EQ(io_.pending(), 0u);
   EXPECT_EQ(dev_->busy_slots(0), 0);
@@ -713,15 +719,7 @@ TEST_F(AhciTest, CompletionsDeliveredTogetherShareOneMsi) {
   enable_msi();
   start_port();
   constexpr int kTags = 8;
-  uint32_t all = 0;
-  for (int t = 0; t < kTags; ++t) {
-    uint64_t buf = ram_.alloc(4096, 512);
-    build(t, {ata::op::kReadFpdmaQueued, 8, static_cast<uint16_t>(t << 3), uint64_t{8} * t, 0x40},
-          {{buf, 4096}});
-    all |= 1u << t;
-  }
-  pwr(px::kSact, all);
-  pwr(px::kCi, all);
+  issue_ncq_reads(kTags);
   io_.run();
   ASSERT_EQ(dev_->busy_slots(0), kTags);
   const size_t before = msi_.total();
@@ -745,15 +743,7 @@ TEST_F(AhciTest, SynchronousCompletionsOfOneScanShareOneMsi) {
   open_null();
   enable_msi();
   start_port();
-  uint32_t all = 0;
-  for (int t = 0; t < 4; ++t) {
-    uint64_t buf = ram_.alloc(4096, 512);
-    build(t, {ata::op::kReadFpdmaQueued, 8, static_cast<uint16_t>(t << 3), uint64_t{8} * t, 0x40},
-          {{buf, 4096}});
-    all |= 1u << t;
-  }
-  pwr(px::kSact, all);
-  pwr(px::kCi, all);
+  issue_ncq_reads(4);
   io_.run();
   EXPECT_EQ(prd(px::kSact), 0u);
   EXPECT_EQ(msi_.total(), 1u);

@@ -50,6 +50,20 @@ struct SmokeVm {
     pio.add(0xf4, 1, std::make_shared<devices::TestExitPort>(exit));
   }
 
+  // Identity-mapped long mode, `code` at 2 MiB as the first instruction, stack below 32 KiB.
+  void start_long_mode(const std::vector<uint8_t>& code) {
+    const uint64_t cr3 = write_long_mode_tables(memory);
+    memory.write(0x200000, code);
+    kvm_sregs sregs = vcpu->get_sregs();
+    set_long_mode_sregs(sregs, cr3);
+    vcpu->set_sregs(sregs);
+    kvm_regs regs{};
+    regs.rip = 0x200000;
+    regs.rflags = 0x2;
+    regs.rsp = 0x8000;
+    vcpu->set_regs(regs);
+  }
+
   // Runs the vCPU on its thread until the guest requests an exit (or the timeout passes).
   std::optional<int> run_until_exit(std::chrono::seconds timeout) {
     install_vcpu_kick_handler();
@@ -95,7 +109,6 @@ TEST(KvmSmoke, RealModePayloadWritesUartAndExitPort) {
 TEST(KvmSmoke, LongModeEntryRuns64BitCode) {
   if (!kvm_available()) GTEST_SKIP() << "/dev/kvm not available";
   SmokeVm vm;
-  const uint64_t cr3 = write_long_mode_tables(vm.memory);
   // Only in 64-bit mode does this leave 0x78 in AL.
   const std::vector<uint8_t> code = {
       0x48, 0xB8, 0x07, 0x00, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12,  // mov rax, 0x1234567800000007
@@ -103,15 +116,7 @@ TEST(KvmSmoke, LongModeEntryRuns64BitCode) {
       0xE6, 0xF4,                                                  // out 0xf4, al
       0xF4,                                                        // hlt
   };
-  vm.memory.write(0x200000, code);
-  kvm_sregs sregs = vm.vcpu->get_sregs();
-  set_long_mode_sregs(sregs, cr3);
-  vm.vcpu->set_sregs(sregs);
-  kvm_regs regs{};
-  regs.rip = 0x200000;
-  regs.rflags = 0x2;
-  regs.rsp = 0x8000;
-  vm.vcpu->set_regs(regs);
+  vm.start_long_mode(code);
   EXPECT_EQ(vm.run_until_exit(std::chrono::seconds(60)), 0x78);
 }
 
@@ -138,17 +143,8 @@ TEST(KvmSmoke, StopKicksAGuestThatNeverExits) {
 TEST(KvmSmoke, SnapshotOfASpinningGuestShowsTheLoop) {
   if (!kvm_available()) GTEST_SKIP() << "/dev/kvm not available";
   SmokeVm vm;
-  const uint64_t cr3 = write_long_mode_tables(vm.memory);
   const std::vector<uint8_t> spin = {0xF3, 0x90, 0xEB, 0xFC};  // pause; jmp back to the pause
-  vm.memory.write(0x200000, spin);
-  kvm_sregs sregs = vm.vcpu->get_sregs();
-  set_long_mode_sregs(sregs, cr3);
-  vm.vcpu->set_sregs(sregs);
-  kvm_regs regs{};
-  regs.rip = 0x200000;
-  regs.rflags = 0x2;
-  regs.rsp = 0x8000;
-  vm.vcpu->set_regs(regs);
+  vm.start_long_mode(spin);
   EXPECT_EQ(vm.run_until_exit(std::chrono::seconds(1)), std::nullopt);
 
   const VcpuSnapshot snapshot = take_vcpu_snapshot(*vm.vcpu, vm.memory);
