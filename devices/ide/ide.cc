@@ -66,33 +66,6 @@ class IdeController::ControlPort final : public IoDevice {
   int ch_;
 };
 
-class IdeController::BmidePort final : public IoDevice {
- public:
-  explicit BmidePort(IdeController& c) : c_(c) {}
-  void read(uint64_t offset, std::span<uint8_t> data) override {
-    bool on;
-    {
-      std::lock_guard lock(c_.mutex());
-      on = c_.config_space().io_enabled();
-    }
-    if (!on) {
-      std::memset(data.data(), 0xFF, data.size());
-      return;
-    }
-    c_.bar_read(kBmideBar, offset, data);
-  }
-  void write(uint64_t offset, std::span<const uint8_t> data) override {
-    {
-      std::lock_guard lock(c_.mutex());
-      if (!c_.config_space().io_enabled()) return;
-    }
-    c_.bar_write(kBmideBar, offset, data);
-  }
-
- private:
-  IdeController& c_;
-};
-
 IdeController::IdeController(const vmm::GuestMemory& memory, std::array<IdeDisk, 4> disks)
     : pci::PciDevice(ide_ids()), memory_(memory) {
   config_.add_bar(kBmideBar, pci::BarType::kIo, kBmideSize);
@@ -119,7 +92,6 @@ IdeController::IdeController(const vmm::GuestMemory& memory, std::array<IdeDisk,
     control_ports_[ch] = std::make_unique<ControlPort>(*this, ch);
     soft_reset(c);
   }
-  bmide_port_ = std::make_unique<BmidePort>(*this);
 }
 
 IdeController::~IdeController() {

@@ -101,9 +101,6 @@ class IdeController final : public pci::PciDevice {
   // The legacy port ranges, to register on the PIO bus at k*Port with k*Size.
   IoDevice& command_block(int channel) { return *command_ports_.at(channel); }
   IoDevice& control_block(int channel) { return *control_ports_.at(channel); }
-  // BMIDE as a plain IoDevice (16 ports) for a machine that places BAR 4 at a fixed port
-  // (assign_bar(4, port)) and registers it on the PIO bus; honours the I/O enable bit.
-  IoDevice& bmide() { return *bmide_port_; }
 
   void bar_read(int index, uint64_t offset, std::span<uint8_t> data) override;
   void bar_write(int index, uint64_t offset, std::span<const uint8_t> data) override;
@@ -169,7 +166,6 @@ class IdeController final : public pci::PciDevice {
   };
   class CommandPorts;
   class ControlPort;
-  class BmidePort;
 
   Drive* selected(Channel& c) { return c.drives[(c.device >> 4) & 1].ata ? &c.drives[(c.device >> 4) & 1] : nullptr; }
   bool channel_empty(const Channel& c) const { return !c.drives[0].ata && !c.drives[1].ata; }
@@ -197,7 +193,6 @@ class IdeController final : public pci::PciDevice {
   ata::IoThreadHook* hook_ = nullptr;
   std::array<std::unique_ptr<IoDevice>, 2> command_ports_;
   std::array<std::unique_ptr<IoDevice>, 2> control_ports_;
-  std::unique_ptr<IoDevice> bmide_port_;
 };
 
 }  // namespace devices::ide

@@ -113,7 +113,7 @@ TEST(AtaIoLoop, IdeDmaAndPioWakeTheIoThread) {
       return v;
     };
     auto bm = [&](uint32_t r, uint32_t v, size_t n) {
-      dev.bmide().write(r, std::span(reinterpret_cast<const uint8_t*>(&v), n));
+      dev.bar_write(ide::IdeController::kBmideBar, r, std::span(reinterpret_cast<const uint8_t*>(&v), n));
     };
     uint64_t prdt = ram.alloc(64, 64), buf = ram.alloc(4096, 512);
     ram.set<uint32_t>(prdt, static_cast<uint32_t>(buf));

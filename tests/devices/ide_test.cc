@@ -9,6 +9,8 @@
 
 #include "block/null_driver.h"
 #include "devices/ide/ide.h"
+#include "devices/pci/bar_allocator.h"
+#include "devices/pci/pci_bus.h"
 #include "ata_test_util.h"
 
 namespace devices::ide {
@@ -553,14 +555,25 @@ TEST_F(IdeTest, DeferredCommandRunsOnTheDeviceItWasWrittenTo) {
   EXPECT_EQ(page[510], 0xA5);
 }
 
-TEST_F(IdeTest, BmidePortHonoursIoEnable) {
-  dev_->bmide().write(4, std::span<const uint8_t>(std::array<uint8_t, 4>{0x10, 0x20, 0, 0}.data(), 4));
+// BMIDE as a machine reaches it: BAR 4 placed by the PCI bus and routed through its I/O window,
+// which honours the I/O enable bit.
+TEST_F(IdeTest, BmideThroughThePciBusHonoursIoEnable) {
+  pci::PciBus bus;
+  bus.add(std::shared_ptr<IdeController>(dev_.get(), [](IdeController*) {}));  // dev_ owns it
+  pci::BarAllocator memory(pci::kMmio32WindowStart, pci::kMmio32WindowEnd);
+  pci::BarAllocator ports(pci::kIoBarStart, pci::kIoWindowEnd);
+  bus.assign_bars(memory, ports);
+  ASSERT_EQ(dev_->config_space().bar_address(IdeController::kBmideBar), pci::kIoBarStart);
+  pci::PciIoWindow window(bus, pci::kIoWindowStart);
+  const uint64_t prd_table = pci::kIoBarStart + 4 - pci::kIoWindowStart;
+  window.write(prd_table, std::span<const uint8_t>(std::array<uint8_t, 4>{0x10, 0x20, 0, 0}.data(), 4));
   uint8_t b[4] = {};
-  dev_->bmide().read(4, std::span(b, 4));
+  window.read(prd_table, std::span(b, 4));
   EXPECT_EQ(b[0], 0x10);
   EXPECT_EQ(b[1], 0x20);
-  cfg_write(pci::reg::kCommand, pci::cmd::kBusMaster, 2);
-  dev_->bmide().read(4, std::span(b, 4));
+  uint8_t command[2] = {pci::cmd::kBusMaster, 0};
+  bus.config_write(0x8000'0000u | 1u << 11 | pci::reg::kCommand, 0, std::span<const uint8_t>(command, 2));
+  window.read(prd_table, std::span(b, 4));
   EXPECT_EQ(b[0], 0xFF);
 }
 
