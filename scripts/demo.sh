@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/kvmm-cache.sh
-say() { printf '\n== %s\n' "$*"; }
+start=$SECONDS
+say() { printf '\n== [%dm%02ds] %s\n' $(( (SECONDS - start) / 60 )) $(( (SECONDS - start) % 60 )) "$*"; }
 
 say "setup: Debian packages"
 scripts/setup.sh
@@ -31,6 +32,8 @@ truncate -s 256M "$d/virtio.img" "$d/ahci.img" "$d/ide.img"
 truncate -s 512M "$d/zoned.img"
 echo "demo: disks: vda virtio-blk cache=none, vdb zoned virtio-blk (emulated on a plain file),"
 echo "demo:        sda AHCI cache=writeback, sdb IDE cache=writethrough"
+# The guard stops a guest that prints no progress line for 300 s (the VMM then dumps its state).
+tests/boot/lib/progress_guard.sh 300 "^[A-Za-z]" \
 "$vmm" -m 1G -smp 2 -nographic -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
   -drive "file=$d/virtio.img,if=virtio,format=raw,cache=none" \
   -drive "file=$d/zoned.img,if=virtio,format=raw,cache=none,zoned=on" \
@@ -47,7 +50,9 @@ set +e
 # Up to three boots: the nested TCG test host sometimes kills the guest or dies itself
 # (docs/test-host.md, "Limitations"; on 2026-11-21 two demo runs in a row lost a boot that way).
 for attempt in 1 2 3; do
-  tests/testhost/run --timeout 1200 -- bash -c "$inner" demo "$vmm" "$image" 2>&1 | tr -d '\r' |
+  # sed -u: the console must reach the terminal as it comes (tr would hold it in its buffer
+  # until the end, so a stuck guest looked silent).
+  tests/testhost/run --timeout 1200 -- bash -c "$inner" demo "$vmm" "$image" 2>&1 | sed -u 's/\r//g' |
     tee "$work/console.log"
   rc=${PIPESTATUS[0]}
   grep -qx 'KVMM-EXIT [0-9]*' "$work/console.log" && break

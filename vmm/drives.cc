@@ -154,6 +154,11 @@ struct DiskDevices::State {
   }
 };
 
+std::string DiskDevices::describe_state() const {
+  if (!state_ || !state_->ide) return {};
+  return state_->ide->describe_state();
+}
+
 DiskDevices::DiskDevices(const std::vector<block::DriveOptions>& drives, const KvmVm& vm,
                          const GuestMemory& memory, IoLoop& loop, IoBus& pio, IoBus& mmio,
                          std::shared_ptr<devices::IoDevice> reset_port) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "block/drive_options.h"
@@ -35,6 +36,10 @@ class DiskDevices {
               const GuestMemory& memory, IoLoop& loop, IoBus& pio, IoBus& mmio,
               std::shared_ptr<devices::IoDevice> reset_port);
   ~DiskDevices();
+  // The storage controllers' state, for the post-mortem of a guest that stopped making
+  // progress (lines, each ending in a newline; empty when no controller has anything to say).
+  std::string describe_state() const;
+
   DiskDevices(const DiskDevices&) = delete;
   DiskDevices& operator=(const DiskDevices&) = delete;
 

@@ -261,6 +261,7 @@ int run_machine(const Options& options, const RunSettings& settings) {
           std::fprintf(stderr, "vmm: vCPU %zu state: %s\n", i,
                        describe_vcpu_snapshot(take_vcpu_snapshot(*vcpus[i], memory)).c_str());
         }
+        std::fputs(disks.describe_state().c_str(), stderr);
       }
     }  // vCPU threads stopped and joined here
     loop.stop();

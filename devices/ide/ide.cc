@@ -2,10 +2,13 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 #include "devices/ata/sg_list.h"
 
@@ -136,6 +139,7 @@ bool IdeController::busy(int channel) {
 
 void IdeController::raise_irq(Channel& c) {
   c.irq_pending = true;
+  c.interrupts++;
   update_line(c);
 }
 
@@ -308,6 +312,9 @@ void IdeController::execute(Channel& c, uint8_t command, int device) {
   if (c.phase != Phase::kIdle && c.active != device) return;
   c.active = device;
   c.phase = Phase::kIdle;
+  c.history[c.commands % kHistory] = CommandRecord{.seq = c.commands, .command = command,
+                                                   .device = static_cast<uint8_t>(device)};
+  c.commands++;
   ata::Taskfile tf;
   tf.command = command;
   tf.features = static_cast<uint16_t>(c.feature | c.hob_feature << 8);
@@ -317,6 +324,8 @@ void IdeController::execute(Channel& c, uint8_t command, int device) {
   tf.device = c.device;
   Plan p = d->ata->decode(tf);
   c.plan = p;
+  c.current().lba = p.lba;
+  c.current().sectors = p.sectors;
   c.sectors_done = 0;
   c.buffer_pos = 0;
   if (p.failed()) {
@@ -369,6 +378,11 @@ void IdeController::finish(Channel& c, const Plan& result, bool interrupt) {
   Drive& d = c.drives[c.active].ata ? c.drives[c.active] : c.drives[(c.device >> 4) & 1];
   d.status = result.status;
   d.error = result.error;
+  if (c.commands > 0) {
+    c.current().final_status = result.status;
+    c.current().final_error = result.error;
+    c.current().completed = true;
+  }
   c.phase = Phase::kIdle;
   c.work = Work::kNone;
   if (interrupt) raise_irq(c);
@@ -500,6 +514,10 @@ void IdeController::run_dma(Channel& c) {
   sg.reset(c.plan.bytes());
   uint64_t at = c.prd_table;
   bool eot = false;
+  CommandRecord& rec = c.current();
+  rec.prd_entries = 0;
+  rec.prd_max_len = 0;
+  rec.prd_crosses_64k = false;
   for (uint32_t i = 0; i < bm::kMaxPrdEntries && !eot && !sg.full(); ++i, at += 8) {
     uint32_t e[2];
     try {
@@ -511,6 +529,9 @@ void IdeController::run_dma(Channel& c) {
     uint32_t count = e[1] & 0xFFFF;
     uint64_t len = count == 0 ? 0x10000 : count;
     eot = e[1] & bm::kPrdEot;
+    rec.prd_entries++;
+    rec.prd_max_len = std::max(rec.prd_max_len, static_cast<uint32_t>(len));
+    if ((e[0] & 0xFFFF) + len > 0x10000) rec.prd_crosses_64k = true;
     if ((len & 1) || (e[0] & 1)) {
       sg.fail(ata::SgList::Error::kBadLength);
       break;
@@ -522,6 +543,7 @@ void IdeController::run_dma(Channel& c) {
     dma_done(c, ata::AtaDrive::error(ata::err::kAbrt), true);
     return;
   }
+  rec.segments = static_cast<uint32_t>(sg.iov().size());
   c.req.op = c.plan.is_read() ? block::Op::kRead : block::Op::kWrite;
   c.req.offset = c.plan.lba * ata::kSectorSize;
   c.req.length = c.plan.bytes();
@@ -654,6 +676,53 @@ void IdeController::config_written(uint32_t offset, size_t size, uint16_t old_co
       post(c, Work::kDma);
     }
   }
+}
+
+std::string IdeController::describe_state() {
+  // A post-mortem must not hang on a lock a stuck thread holds: give up after 2 s and say so.
+  std::unique_lock lock(mutex_, std::defer_lock);
+  for (int i = 0; i < 200 && !lock.try_lock(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!lock.owns_lock()) return "ide: controller lock held for 2 s by another thread (stuck?)\n";
+  static constexpr const char* kPhase[] = {"idle", "pio-in", "pio-out", "dma-wait", "dma-running", "backend"};
+  static constexpr const char* kWork[] = {"none", "pio-read", "pio-write", "flush", "dma"};
+  std::string out;
+  char line[512];
+  for (auto& c : channels_) {
+    if (channel_empty(c)) continue;
+    std::snprintf(line, sizeof line,
+                  "ide: channel %d: phase=%s work=%s busy=%d orphaned=%d parked=%d kick_posted=%d "
+                  "deferred=%d active=%d device=0x%02x control=0x%02x irq_pending=%d line=%d "
+                  "interrupts=%llu commands=%llu bm_command=0x%02x bm_status=0x%02x prd_table=0x%08x "
+                  "plan lba=%llu sectors=%u done=%u bus_master=%d\n",
+                  c.index, kPhase[static_cast<int>(c.phase)], kWork[static_cast<int>(c.work)], c.busy,
+                  c.orphaned, c.parked, c.kick_posted, c.deferred_command, c.active, c.device,
+                  c.control, c.irq_pending, c.line_level,
+                  static_cast<unsigned long long>(c.interrupts),
+                  static_cast<unsigned long long>(c.commands), c.bm_command, c.bm_status,
+                  c.prd_table, static_cast<unsigned long long>(c.plan.lba), c.plan.sectors,
+                  c.sectors_done, config_.bus_master());
+    out += line;
+    for (int d = 0; d < 2; ++d) {
+      if (!c.drives[d].ata) continue;
+      std::snprintf(line, sizeof line, "ide: channel %d drive %d: status=0x%02x error=0x%02x backend in flight=%zu\n",
+                    c.index, d, c.drives[d].status, c.drives[d].error,
+                    c.drives[d].ata->backend().in_flight());
+      out += line;
+    }
+    uint64_t first = c.commands > kHistory ? c.commands - kHistory : 0;
+    for (uint64_t i = first; i < c.commands; ++i) {
+      const CommandRecord& r = c.history[i % kHistory];
+      std::snprintf(line, sizeof line,
+                    "ide: channel %d command #%llu: 0x%02x dev %u lba=%llu sectors=%u prd_entries=%u "
+                    "segments=%u prd_max=%u crosses_64k=%d %s status=0x%02x error=0x%02x\n",
+                    c.index, static_cast<unsigned long long>(r.seq), r.command, r.device,
+                    static_cast<unsigned long long>(r.lba), r.sectors, r.prd_entries, r.segments,
+                    r.prd_max_len, r.prd_crosses_64k, r.completed ? "done" : "in-progress",
+                    r.final_status, r.final_error);
+      out += line;
+    }
+  }
+  return out;
 }
 
 void IdeController::reset() {

@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "block/backend.h"
 #include "devices/ata/ata_drive.h"
@@ -117,6 +118,10 @@ class IdeController final : public pci::PciDevice {
   void reset();
   // Tests: whether a backend request of `channel` is outstanding.
   bool busy(int channel);
+  // For the post-mortem of a guest that stopped making progress: per channel, the register
+  // file, the command in progress, the interrupt line and the last commands with their PRD
+  // tables' shape. Lines prefixed "ide: ".
+  std::string describe_state();
 
  protected:
   void config_written(uint32_t offset, size_t size, uint16_t old_command) override;
@@ -124,6 +129,23 @@ class IdeController final : public pci::PciDevice {
  private:
   enum class Phase : uint8_t { kIdle, kPioIn, kPioOut, kDmaWait, kDmaRunning, kBackend };
   enum class Work : uint8_t { kNone, kPioRead, kPioWrite, kFlush, kDma };
+
+  // One entry of the per-channel command history (what describe_state() prints).
+  struct CommandRecord {
+    uint64_t seq = 0;
+    uint8_t command = 0;
+    uint8_t device = 0;
+    uint64_t lba = 0;
+    uint32_t sectors = 0;
+    uint32_t prd_entries = 0;   // DMA: PRD entries read; PIO/non-data: 0
+    uint32_t segments = 0;      // host iovecs after merging
+    uint32_t prd_max_len = 0;   // longest PRD entry, bytes
+    bool prd_crosses_64k = false;  // an entry crossing a 64 KiB boundary (PIIX forbids it)
+    uint8_t final_status = 0;   // 0 while in progress
+    uint8_t final_error = 0;
+    bool completed = false;
+  };
+  static constexpr size_t kHistory = 8;
 
   struct Drive {
     std::unique_ptr<ata::AtaDrive> ata;
@@ -162,6 +184,10 @@ class IdeController final : public pci::PciDevice {
     int deferred_device = 0;    // ... to this device (0 master, 1 slave)
     block::Status parked_status;
     size_t parked_bytes = 0;
+    std::array<CommandRecord, kHistory> history{};
+    uint64_t commands = 0;    // commands executed so far (history index: commands % kHistory)
+    uint64_t interrupts = 0;  // times the interrupt was raised
+    CommandRecord& current() { return history[(commands + kHistory - 1) % kHistory]; }
     void complete(block::Status status, size_t bytes) override;
   };
   class CommandPorts;

@@ -131,7 +131,9 @@ plan_boot() {
          "max_open=$(sysq $d max_open_zones) max_active=$(sysq $d max_active_zones)" \
          "discard_max=$(sysq $d discard_max_bytes) ro=$(<"/sys/block/$d/ro")" \
          "hw_queues=$(ls -d /sys/block/$d/mq/*/ 2>/dev/null | wc -l)" \
-         "model=$(tr -d ' ' 2>/dev/null < /sys/block/$d/device/model || echo -)"
+         "model=$(tr -d ' ' 2>/dev/null < /sys/block/$d/device/model || echo -)" \
+         "max_sectors_kb=$(sysq $d max_sectors_kb) max_segments=$(sysq $d max_segments)" \
+         "max_segment_size=$(sysq $d max_segment_size)"
   done
   result boot pass "kernel $(uname -r), $(nproc) cpus, ${mem} KiB, disks: $(blockdevs | tr '\n' ' ')"
 }
@@ -150,15 +152,27 @@ fio_job() {  # name disk extra-args...
   fi
 }
 
+# The fio plan's jobs by name (fioloop repeats one of them).
+FIO_JOBS="psync-randwrite libaio-randwrite io_uring-write"
+fio_job_args() {
+  case $1 in
+    psync-randwrite) echo --rw=randwrite --ioengine=psync ;;
+    libaio-randwrite) echo --rw=randwrite --ioengine=libaio --iodepth=16 ;;
+    io_uring-write) echo --rw=write --ioengine=io_uring --iodepth=16 ;;
+    *) return 1 ;;
+  esac
+}
+
 plan_fio() {
-  local d any=
+  local d j any=
   for d in $(target_disks); do
     case $d in nullb*) continue ;; esac
     is_zoned "$d" && continue
     any=1
-    fio_job "fio-$d-psync-randwrite" "$d" --rw=randwrite --ioengine=psync
-    fio_job "fio-$d-libaio-randwrite" "$d" --rw=randwrite --ioengine=libaio --iodepth=16
-    fio_job "fio-$d-io_uring-write" "$d" --rw=write --ioengine=io_uring --iodepth=16
+    for j in $FIO_JOBS; do
+      # shellcheck disable=SC2046
+      fio_job "fio-$d-$j" "$d" $(fio_job_args "$j")
+    done
     if [ "$(sysq "$d" discard_max_bytes)" != 0 ]; then
       if run blkdiscard -o 0 -l 1048576 "/dev/$d"; then result "fio-$d-discard" pass "blkdiscard 1 MiB"
       else result "fio-$d-discard" fail "blkdiscard failed"; fi

@@ -21,6 +21,9 @@
 #               reports the same write pointers (plan=zonereport, read-only in the guest)
 #   wcache      the guest turns the write cache of a virtio, an AHCI and an IDE disk off and on
 #               (sysfs); the VMM reports both changes of the host policy for each disk
+#   fioloop     the demo's stalled job (fio sequential io_uring writes, depth 16) repeated on IDE,
+#               AHCI and virtio disks under -smp 2 (KVMM_FIOLOOP_COUNT runs each, default 10);
+#               a guest without progress for 180 s is stopped with the VMM's state dump
 #   passthrough a zoned null_blk device of the test host (64 x 16 MiB zones, 2 conventional,
 #               max open 8 / active 12) as -drive file=/dev/nullb0,zoned=on: the guest sees the
 #               device's geometry and limits, the whole zoned plan passes (incl. zoned btrfs, whose
@@ -52,9 +55,13 @@ if [ "${1:-}" = --inner ]; then
     t0=$(date +%s%N)
     # A hung inner boot must not eat the whole budget: SIGTERM (the VMM exits cleanly with
     # 143 and the console so far stays in the log) after 400 s; the slowest boot takes ~110 s.
-    timeout 400 "$vmm" -m 1G -smp "${smp:-1}" -nographic $acpi_flag -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
+    # With $guard set, a guest that prints no progress line for that many seconds is stopped
+    # at once (the VMM dumps its vCPU and controller state: tests/boot/lib/progress_guard.sh).
+    local guard_cmd=()
+    [ -n "${guard:-}" ] && guard_cmd=("$here/lib/progress_guard.sh" "$guard" '^[A-Za-z]')
+    timeout "${boot_timeout:-400}" "${guard_cmd[@]}" "$vmm" -m 1G -smp "${smp:-1}" -nographic $acpi_flag -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
       -serial stdio "$@" \
-      -append "console=ttyS0 quiet plan=$plan reboot=k panic=-1 timeout=500 $extra_append" \
+      -append "console=ttyS0 quiet plan=$plan reboot=k panic=-1 timeout=$(( ${boot_timeout:-400} + 100 )) $extra_append" \
       < /dev/null 2>&1 | tr -d '\r' > "$log"
     status=${PIPESTATUS[0]}
     t1=$(date +%s%N)
@@ -259,6 +266,26 @@ if [ "${1:-}" = --inner ]; then
         diff "$work/pt.guest" "$work/pt.host" > /dev/null || {
           diff "$work/pt.guest" "$work/pt.host" | head; bad "the guest's zone report differs from the device's (above)"; }
         rm -f "$work"/*.ko
+        ;;
+      fioloop)
+        # The fio job that hung the demo twice on 6.12.117 (sequential io_uring writes at depth
+        # 16, bs 512-64k, merged by the guest), repeated on an IDE, an AHCI and a virtio disk
+        # side by side under -smp 2. KVMM_FIOLOOP_COUNT runs per disk (default 10; the issue's
+        # acceptance loop used 200). A stall ends the boot within 180 s with the VMM's dump.
+        truncate -s 256M "$work/l-vd.img" "$work/l-sd.img" "$work/l-hd.img"
+        n=${KVMM_FIOLOOP_COUNT:-10}
+        extra_append="loop_count=$n loop_job=io_uring-write fio_size=8M disks=sdb,sda,vda"
+        guard=180 smp=2 boot_timeout=$((300 + 12 * n)) boot "$work/fioloop.log" boot,fioloop \
+          -drive "file=$work/l-vd.img,if=virtio,format=raw,cache=none" \
+          -drive "file=$work/l-sd.img,if=ahci,format=raw,cache=writeback" \
+          -drive "file=$work/l-hd.img,if=ide,format=raw,cache=writethrough"
+        check_boot "$work/fioloop.log" boot,fioloop
+        note "[fioloop] guest $(grep -m1 '^INFO kernel ' "$work/fioloop.log" | cut -d' ' -f2-)"
+        for d in sdb sda vda; do
+          grep -Eq "^RESULT fioloop-$d-io_uring-write pass $n/$n runs" "$work/fioloop.log" ||
+            bad "$d: not all $n runs of the io_uring write job passed"
+        done
+        rm -f "$work"/l-*.img
         ;;
       *) bad "unknown scenario '$scenario'" ;;
     esac

@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <random>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -432,6 +433,61 @@ TEST_F(IdeTest, BusMasterDmaWriteAndZeroCountMeans64K) {
   run();
   EXPECT_EQ(in(reg::kStatus), ata::st::kReady);
   EXPECT_EQ(guest(a, 512), std::vector<uint8_t>(data.begin() + 512, data.begin() + 1024));
+}
+
+// The command and PRD sequence of the job that stalled the demo (issue #23): fio writes
+// sequentially at depth 16 with bs 512-64k, the guest merges them into WRITE DMA EXT commands,
+// and libata (ata_bmdma_fill_sg) builds one PRD per guest page: pages that are not contiguous,
+// a first entry that may start inside its page, none crossing a 64 KiB boundary, up to 256
+// entries. ata_bmdma_setup/start/stop and the status reads come in the driver's order. Every
+// command must end with the interrupt raised, the bus master idle with its interrupt bit, the
+// drive ready, and the data on disk; nothing is left for the I/O thread.
+TEST_F(IdeTest, MergedSequentialWriteDmaExtLikeLibata) {
+  constexpr uint32_t kPages = 256;
+  uint64_t pool = ram_.alloc(2 * kPages * 4096, 0x10000);  // every other page: no merging
+  std::mt19937 rng(1234);
+  const uint32_t sizes[] = {1, 7, 8, 127, 128, 129, 255, 256, 257, 1024, 2040, 2048};
+  uint64_t lba = 0;
+  for (int round = 0; round < 60; ++round) {
+    uint32_t sectors = round < 12 ? sizes[round] : 1 + rng() % 2048;
+    uint32_t first_offset = sectors + 7 < 2048 ? (rng() % 8) * 512 : 0;  // bs 512: inside a page
+    if ((lba + sectors) * 512 > kDiskSize) lba = 0;
+    std::vector<PrdEntry> prds;
+    auto data = pattern(uint64_t{sectors} * 512, static_cast<uint8_t>(round + 5));
+    uint64_t left = data.size(), done = 0;
+    for (uint32_t page = 0; left > 0; ++page) {
+      ASSERT_LT(page, kPages);
+      uint64_t at = pool + 2 * uint64_t{page} * 4096 + (page == 0 ? first_offset : 0);
+      uint64_t len = std::min<uint64_t>(left, 4096 - (at & 4095));
+      ASSERT_LE((at & 0xFFFF) + len, 0x10000u);  // what ata_bmdma_fill_sg guarantees
+      std::memcpy(ram_.ptr(at, len), data.data() + done, len);
+      prds.push_back({at, static_cast<uint32_t>(len), false});
+      done += len;
+      left -= len;
+    }
+    prds.back().eot = true;
+    set_prdt(prds);
+    bm_out(bm::kCommand, 0);                                  // ata_bmdma_setup: to the device
+    bm_out(bm::kStatus, bm::kStError | bm::kStInterrupt);     // ... clear INTR and ERR
+    command48(ata::op::kWriteDmaExt, lba, static_cast<uint16_t>(sectors == 65536 ? 0 : sectors));
+    bm_out(bm::kCommand, bm::kCmdStart);                      // ata_bmdma_start
+    run();
+    SCOPED_TRACE("round " + std::to_string(round) + ": " + std::to_string(sectors) + " sectors at lba " +
+                 std::to_string(lba) + " in " + std::to_string(prds.size()) + " PRD entries");
+    ASSERT_TRUE(irq14_.level);
+    uint8_t bs = bm_in(bm::kStatus);                          // ata_bmdma_port_intr
+    ASSERT_TRUE(bs & bm::kStInterrupt);
+    ASSERT_FALSE(bs & (bm::kStActive | bm::kStError));
+    bm_out(bm::kCommand, 0);                                  // ata_bmdma_stop
+    EXPECT_EQ(alt(), ata::st::kReady);
+    EXPECT_EQ(in(reg::kStatus), ata::st::kReady);             // clears the interrupt
+    EXPECT_FALSE(irq14_.level);
+    bm_out(bm::kStatus, bs);                                  // ata_bmdma_irq_clear
+    EXPECT_FALSE(dev_->busy(0));
+    EXPECT_EQ(io_.pending(), 0u);
+    ASSERT_EQ(disk_->file_bytes(lba * 512, data.size()), data);
+    lba += sectors;
+  }
 }
 
 TEST_F(IdeTest, HostilePrdTables) {
