@@ -19,6 +19,8 @@ image=$(guest/build-image.sh | tail -n 1) || {
   echo "test: guest/build-image.sh failed; boot tests will fail" >&2
   image=
 }
+# Which kernel the boot tests run (trixie's current one; docs/guest-image.md, "The kernel version").
+[ -n "$image" ] && echo "test: guest image $image, $(grep -m1 '^kernel:' "$image/manifest.txt" 2>/dev/null || echo 'kernel: unknown')"
 
 # Three stages, each ending with its own `N passed, N failed`; the last line adds them up.
 #   1. every Bazel test (unit, device, block, boot tests through the KVM test host)

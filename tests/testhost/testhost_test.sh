@@ -24,6 +24,11 @@ inner='
   echo "inside:${TESTHOST_INSIDE:-direct}"
   seq 1 20000 | md5sum | sed "s/^/seq-md5:/"
   echo written-in-vm > "$2/file"
+  if [ "${TESTHOST_INSIDE:-}" = tcg-nested ]; then
+    echo "npt:$(cat /sys/module/kvm_amd/parameters/npt)"
+    echo "<2>BUG: testhost-watch-check" > /dev/kmsg  # the outer console watcher must report it
+    sleep 2
+  fi
   exit 7'
 start=$(date +%s.%N)
 KVMM_TESTHOST_CHECK=abc MY_TESTHOST_VAR=xyz NOT_PASSED_VAR=bad \
@@ -44,6 +49,8 @@ check "--rw dir written from inside" grep -qx 'written-in-vm' "$tmp/rw/file"
 check "no kernel log on stdout" bash -c "! grep -qE '^\[ *[0-9]+\.[0-9]+\]|Linux version' '$tmp/out'"
 if grep -qx 'inside:tcg-nested' "$tmp/out"; then
   check "kvm_probe saw hardware KVM inside the VM" grep -q 'kvm_amd (hardware' "$tmp/out"
+  check "outer KVM shadows page tables by default (kvm_amd.npt=0)" grep -qx 'npt:N' "$tmp/out"
+  check "outer kernel trouble reaches stderr" grep -qE '^testhost: outer kernel \[[0-9:]+\]: .*BUG: testhost-watch-check' "$tmp/err"
 fi
 
 # 2. Direct mode: status and timeout (no VM).
