@@ -125,7 +125,7 @@ if [ "${1:-}" = --inner ]; then
     want=$(( RANDOM % 5 + 1 ))           # DURABLE lines per plain disk before the kill
     extra_ms=$(( RANDOM % 300 ))          # then this long, so writes are in flight
     start_vmm "$log" "$g" "$prev_min" 1
-    t0=$(date +%s)
+    t0=$(date +%s) last_progress=$(date +%s) progress=0
     outcome=
     while :; do
       # (an exited VMM stays a zombie until waited for: kill -0 alone does not notice)
@@ -144,6 +144,11 @@ if [ "${1:-}" = --inner ]; then
       done
       [ "$done_disks" -eq $(( ${#plain[@]} + ${#modes[@]} )) ] && { outcome=planned; break; }
       grep -q '^RESULT .* fail' "$log" && { outcome=guest-fail; break; }
+      # Stalled: no new console line of the guest's own (not kernel messages) for 150 s, or
+      # 400 s in all. A stuck guest is stopped early (the VMM dumps its vCPUs' state).
+      lines_now=$(grep -c '^[A-Za-z]' "$log")
+      [ "$lines_now" != "$progress" ] && { progress=$lines_now; last_progress=$(date +%s); }
+      [ $(( $(date +%s) - last_progress )) -lt 150 ] || { outcome=stalled; break; }
       [ $(( $(date +%s) - t0 )) -lt 400 ] || { outcome=stalled; break; }
       sleep 0.2
     done

@@ -22,7 +22,7 @@
 #   wcache      the guest turns the write cache of a virtio, an AHCI and an IDE disk off and on
 #               (sysfs); the VMM reports both changes of the host policy for each disk
 #   fioloop     the demo's stalled job (fio sequential io_uring writes, depth 16) repeated on IDE,
-#               AHCI and virtio disks under -smp 2 (KVMM_FIOLOOP_COUNT runs each, default 10);
+#               AHCI and virtio disks under -smp 2 (KVMM_FIOLOOP_COUNT runs each, default 5);
 #               a guest without progress for 180 s is stopped with the VMM's state dump
 #   passthrough a zoned null_blk device of the test host (64 x 16 MiB zones, 2 conventional,
 #               max open 8 / active 12) as -drive file=/dev/nullb0,zoned=on: the guest sees the
@@ -270,10 +270,10 @@ if [ "${1:-}" = --inner ]; then
       fioloop)
         # The fio job that hung the demo twice on 6.12.117 (sequential io_uring writes at depth
         # 16, bs 512-64k, merged by the guest), repeated on an IDE, an AHCI and a virtio disk
-        # side by side under -smp 2. KVMM_FIOLOOP_COUNT runs per disk (default 10; the issue's
+        # side by side under -smp 2. KVMM_FIOLOOP_COUNT runs per disk (default 5; the issue's
         # acceptance loop used 200). A stall ends the boot within 180 s with the VMM's dump.
         truncate -s 256M "$work/l-vd.img" "$work/l-sd.img" "$work/l-hd.img"
-        n=${KVMM_FIOLOOP_COUNT:-10}
+        n=${KVMM_FIOLOOP_COUNT:-5}
         extra_append="loop_count=$n loop_job=io_uring-write fio_size=8M disks=sdb,sda,vda"
         guard=180 smp=2 boot_timeout=$((300 + 12 * n)) boot "$work/fioloop.log" boot,fioloop \
           -drive "file=$work/l-vd.img,if=virtio,format=raw,cache=none" \

@@ -490,6 +490,26 @@ TEST_F(IdeTest, MergedSequentialWriteDmaExtLikeLibata) {
   }
 }
 
+// The post-mortem a stopped VMM prints: registers, the command in progress, the last commands
+// with the shape of their PRD tables (entries, merged segments, a 64 KiB boundary crossing).
+TEST_F(IdeTest, DescribeStateShowsRegistersAndLastCommands) {
+  uint64_t a = ram_.alloc(0x20000, 0x10000);
+  dma(ata::op::kWriteDma, 4, 8, false, {{a, 2048, false}, {a + 0x10000 - 1024, 2048, true}});
+  run();
+  bm_out(bm::kCommand, 0);
+  in(reg::kStatus);
+  dma(ata::op::kReadDma, 16, 2, true, {{a, 1024, true}});  // left in progress
+  std::string s = dev_->describe_state();
+  EXPECT_NE(s.find("ide: channel 0: phase=dma-running work=dma"), std::string::npos) << s;
+  EXPECT_NE(s.find("ide: channel 0 drive 0: status=0xc0"), std::string::npos) << s;
+  EXPECT_NE(s.find("command #0: 0xca dev 0 lba=4 sectors=8 prd_entries=2 segments=2 prd_max=2048 "
+                   "crosses_64k=1 done status=0x50"), std::string::npos) << s;
+  EXPECT_NE(s.find("command #1: 0xc8 dev 0 lba=16 sectors=2"), std::string::npos) << s;
+  EXPECT_NE(s.find("in-progress"), std::string::npos) << s;
+  EXPECT_EQ(s.find("channel 1"), std::string::npos) << s;  // no disk there: nothing to say
+  run();
+}
+
 TEST_F(IdeTest, HostilePrdTables) {
   uint64_t buf = ram_.alloc(0x2000, 512);
   struct Case {
