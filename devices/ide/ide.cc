@@ -312,8 +312,7 @@ void IdeController::execute(Channel& c, uint8_t command, int device) {
   if (c.phase != Phase::kIdle && c.active != device) return;
   c.active = device;
   c.phase = Phase::kIdle;
-  c.history[c.commands % kHistory] = CommandRecord{.seq = c.commands, .command = command,
-                                                   .device = static_cast<uint8_t>(device)};
+  c.history[c.commands % kHistory] = CommandRecord{.command = command, .device = static_cast<uint8_t>(device)};
   c.commands++;
   ata::Taskfile tf;
   tf.command = command;
@@ -715,7 +714,7 @@ std::string IdeController::describe_state() {
       std::snprintf(line, sizeof line,
                     "ide: channel %d command #%llu: 0x%02x dev %u lba=%llu sectors=%u prd_entries=%u "
                     "segments=%u prd_max=%u crosses_64k=%d %s status=0x%02x error=0x%02x\n",
-                    c.index, static_cast<unsigned long long>(r.seq), r.command, r.device,
+                    c.index, static_cast<unsigned long long>(i), r.command, r.device,
                     static_cast<unsigned long long>(r.lba), r.sectors, r.prd_entries, r.segments,
                     r.prd_max_len, r.prd_crosses_64k, r.completed ? "done" : "in-progress",
                     r.final_status, r.final_error);

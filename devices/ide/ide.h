@@ -132,7 +132,6 @@ class IdeController final : public pci::PciDevice {
 
   // One entry of the per-channel command history (what describe_state() prints).
   struct CommandRecord {
-    uint64_t seq = 0;
     uint8_t command = 0;
     uint8_t device = 0;
     uint64_t lba = 0;

@@ -40,9 +40,7 @@ plan_fioloop() {
       seed=${opt[loop_seed]:-1234}; [ "$seed" = vary ] && seed=$i
       t0=$(uptime_ms)
       # shellcheck disable=SC2086
-      if fio --name="loop-$d" --filename="/dev/$d" --direct=1 --size="${opt[fio_size]}" \
-           --bsrange="$(sysq "$d" logical_block_size)-64k" --verify=crc32c --do_verify=1 \
-           --verify_fatal=1 --randseed="$seed" --group_reporting $args >/tmp/fio.out 2>&1; then
+      if fio_verify "loop-$d" "$d" "$seed" $args >/tmp/fio.out 2>&1; then
         ok=$((ok + 1)); st=pass
       else
         bad=$((bad + 1)); st=fail

@@ -139,13 +139,18 @@ plan_boot() {
 }
 
 # ------------------------------------------------------------------ plan: fio
+# The fio plan's write+verify run (also what fioloop repeats): name disk seed extra-args...
+fio_verify() {
+  local name=$1 disk=$2 seed=$3; shift 3
+  fio --name="$name" --filename="/dev/$disk" --direct=1 --size="${opt[fio_size]}" \
+    --bsrange="$(sysq "$disk" logical_block_size)-64k" --verify=crc32c --do_verify=1 \
+    --verify_fatal=1 --randseed="$seed" --group_reporting "$@"
+}
+
 fio_job() {  # name disk extra-args...
-  local name=$1 dev=/dev/$2; shift 2
-  local lbs; lbs=$(sysq "${dev#/dev/}" logical_block_size)
-  if run fio --name="$name" --filename="$dev" --direct=1 --size="${opt[fio_size]}" \
-        --bsrange="${lbs}-64k" --verify=crc32c --do_verify=1 --verify_fatal=1 \
-        --randseed=1234 --group_reporting "$@" >/tmp/fio.out; then
-    result "$name" pass "crc32c verify ok, ${opt[fio_size]}, bs ${lbs}-64k"
+  local name=$1 disk=$2; shift 2
+  if run fio_verify "$name" "$disk" 1234 "$@" >/tmp/fio.out; then
+    result "$name" pass "crc32c verify ok, ${opt[fio_size]}, bs $(sysq "$disk" logical_block_size)-64k"
   else
     result "$name" fail "fio exited non-zero: $(grep -m1 -i 'error\|verify' /tmp/fio.out)"
     tail -5 /tmp/fio.out | sed 's/^/    | /'
